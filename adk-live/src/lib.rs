@@ -1,0 +1,3 @@
+//! # adk-live
+//!
+//! placeholder
