@@ -103,7 +103,11 @@ impl Error {
     pub fn is_fatal(&self) -> bool {
         match self {
             Error::Closed(c) => c.is_fatal(),
-            Error::Unsupported { .. } | Error::Invalid(_) | Error::Endpoint(_) | Error::Auth(_) | Error::Tls(_) => true,
+            Error::Unsupported { .. }
+            | Error::Invalid(_)
+            | Error::Endpoint(_)
+            | Error::Auth(_)
+            | Error::Tls(_) => true,
             _ => false,
         }
     }
@@ -112,7 +116,9 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::Closed(c) => c.is_retryable(),
-            Error::WebSocket(_) | Error::Io(_) | Error::KeepaliveTimeout(_) | Error::Timeout(_) => true,
+            Error::WebSocket(_) | Error::Io(_) | Error::KeepaliveTimeout(_) | Error::Timeout(_) => {
+                true
+            }
             _ => false,
         }
     }
@@ -127,6 +133,9 @@ impl Error {
 
     pub(crate) fn decode(message: impl Into<String>, frame: &[u8]) -> Self {
         let cut = &frame[..frame.len().min(512)];
-        Error::Decode { message: message.into(), frame: String::from_utf8_lossy(cut).into_owned() }
+        Error::Decode {
+            message: message.into(),
+            frame: String::from_utf8_lossy(cut).into_owned(),
+        }
     }
 }
