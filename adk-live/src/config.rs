@@ -1,0 +1,172 @@
+//! Session configuration: what to set up, where to connect, and the runtime's policies.
+
+use std::time::Duration;
+
+use genai_wire::auth::Credentials;
+use genai_wire::endpoint::Endpoint;
+use genai_wire::protocol::Setup;
+use genai_wire::transport::TransportConfig;
+
+use crate::event::DEFAULT_AUDIO_QUEUE;
+use crate::tools::DEFAULT_CANCEL_GRACE;
+
+/// How lost connections are re-established.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ReconnectPolicy {
+    /// Attempts after a loss before the session gives up (default 6).
+    pub max_attempts: u32,
+    /// Delay before the second attempt; doubles each time (default 200 ms). The first
+    /// attempt after a loss is immediate.
+    pub initial_backoff: Duration,
+    /// Cap on the delay (default 5 s).
+    pub max_backoff: Duration,
+}
+
+impl Default for ReconnectPolicy {
+    fn default() -> Self {
+        ReconnectPolicy {
+            max_attempts: 6,
+            initial_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(5),
+        }
+    }
+}
+
+impl ReconnectPolicy {
+    /// No reconnects: a lost connection ends the session.
+    pub fn never() -> Self {
+        ReconnectPolicy {
+            max_attempts: 0,
+            ..Default::default()
+        }
+    }
+
+    /// Sets the number of attempts.
+    pub fn with_max_attempts(mut self, n: u32) -> Self {
+        self.max_attempts = n;
+        self
+    }
+
+    /// Sets the initial and maximum backoff.
+    pub fn with_backoff(mut self, initial: Duration, max: Duration) -> Self {
+        self.initial_backoff = initial;
+        self.max_backoff = max;
+        self
+    }
+
+    /// The delay before attempt `n` (0-based), with ±25 % jitter.
+    pub(crate) fn delay(&self, attempt: u32) -> Duration {
+        if attempt == 0 {
+            return Duration::ZERO;
+        }
+        let base = self
+            .initial_backoff
+            .saturating_mul(1u32 << (attempt - 1).min(16))
+            .min(self.max_backoff);
+        let jitter = rand::random_range(0.75..1.25);
+        base.mul_f64(jitter)
+    }
+}
+
+/// Everything a session needs.
+///
+/// ```
+/// use adk_live::prelude::*;
+/// let config = SessionConfig::new(
+///     Setup { model: "gemini-live-2.5-flash-preview".into(), ..Default::default() },
+///     Endpoint::developer(ApiVersion::V1beta),
+///     Credentials::ApiKey("my-key".into()),
+/// );
+/// assert!(config.resumption);
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SessionConfig {
+    /// The setup message (model, generation config, instruction, …). Function
+    /// declarations of the dispatcher's tools are appended; the model name is normalised
+    /// for the endpoint's backend; `sessionResumption` is managed by the session.
+    pub setup: Setup,
+    /// Where to connect.
+    pub endpoint: Endpoint,
+    /// How to authenticate.
+    pub credentials: Credentials,
+    /// Websocket settings (keepalive, sizes, TLS).
+    pub transport: TransportConfig,
+    /// Ask for resumption handles and resume with them after goAway or a loss (default on).
+    pub resumption: bool,
+    /// Vertex only: `transparent` resumption, with replay of unconsumed client messages.
+    pub transparent_resumption: bool,
+    /// Reconnect policy.
+    pub reconnect: ReconnectPolicy,
+    /// After `goAway`, switch at the end of the current model turn, or this long before the
+    /// server's deadline, whichever comes first (default 2 s).
+    pub goaway_margin: Duration,
+    /// How long a cancelled tool call may take to stop before its task is aborted.
+    pub cancel_grace: Duration,
+    /// Audio chunks queued for the application before new ones are dropped (counted).
+    pub audio_queue: usize,
+    /// How long to wait for `setupComplete` (default 30 s).
+    pub setup_timeout: Duration,
+}
+
+impl SessionConfig {
+    /// A configuration with default policies.
+    pub fn new(setup: Setup, endpoint: Endpoint, credentials: Credentials) -> Self {
+        SessionConfig {
+            setup,
+            endpoint,
+            credentials,
+            transport: TransportConfig::default(),
+            resumption: true,
+            transparent_resumption: false,
+            reconnect: ReconnectPolicy::default(),
+            goaway_margin: Duration::from_secs(2),
+            cancel_grace: DEFAULT_CANCEL_GRACE,
+            audio_queue: DEFAULT_AUDIO_QUEUE,
+            setup_timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// Sets the transport configuration.
+    pub fn with_transport(mut self, transport: TransportConfig) -> Self {
+        self.transport = transport;
+        self
+    }
+
+    /// Turns resumption on or off.
+    pub fn with_resumption(mut self, on: bool) -> Self {
+        self.resumption = on;
+        self
+    }
+
+    /// Turns Vertex transparent resumption on or off.
+    pub fn with_transparent_resumption(mut self, on: bool) -> Self {
+        self.transparent_resumption = on;
+        self
+    }
+
+    /// Sets the reconnect policy.
+    pub fn with_reconnect(mut self, policy: ReconnectPolicy) -> Self {
+        self.reconnect = policy;
+        self
+    }
+
+    /// Sets the goAway margin.
+    pub fn with_goaway_margin(mut self, margin: Duration) -> Self {
+        self.goaway_margin = margin;
+        self
+    }
+
+    /// Sets the cancellation grace period.
+    pub fn with_cancel_grace(mut self, grace: Duration) -> Self {
+        self.cancel_grace = grace;
+        self
+    }
+
+    /// Sets the audio queue bound.
+    pub fn with_audio_queue(mut self, chunks: usize) -> Self {
+        self.audio_queue = chunks;
+        self
+    }
+}

@@ -1,0 +1,283 @@
+//! What the application hears from a session, and the queue that carries it.
+//!
+//! The queue never blocks the session: tool lifecycle, transcripts, turn state and errors
+//! are small and always kept; audio chunks count against a bound and, when the application
+//! falls behind by more than that, new chunks are dropped and counted
+//! ([`crate::MetricsSnapshot::audio_chunks_dropped`]). The socket task, the keepalive and
+//! the tool lane therefore never wait for a slow consumer.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use genai_wire::CloseInfo;
+use genai_wire::protocol::UsageMetadata;
+use serde_json::Value;
+use tokio::sync::Notify;
+
+use crate::metrics::Metrics;
+
+/// One thing that happened in a session.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum LiveEvent {
+    /// The session is set up (first connection).
+    Connected {
+        /// Vertex's session id, when sent.
+        session_id: Option<String>,
+    },
+    /// Model audio: PCM16 little-endian mono at `sample_rate` Hz.
+    Audio {
+        /// The samples' bytes.
+        pcm: Vec<u8>,
+        /// Sample rate (24000 unless the mime type says otherwise).
+        sample_rate: u32,
+    },
+    /// Model text (a text part of the model turn).
+    Text(String),
+    /// Transcript of the user's speech.
+    InputTranscript {
+        /// Text of this fragment.
+        text: String,
+        /// True when the server marked the transcript finished.
+        finished: bool,
+    },
+    /// Transcript of the model's speech.
+    OutputTranscript {
+        /// Text of this fragment.
+        text: String,
+        /// True when the server marked the transcript finished.
+        finished: bool,
+    },
+    /// The model finished generating (audio may still be playing).
+    GenerationComplete,
+    /// The model's turn is over.
+    TurnComplete,
+    /// The user cut the model off: drop queued playback.
+    Interrupted,
+    /// A tool call started.
+    ToolStarted {
+        /// Call id.
+        call_id: String,
+        /// Tool name.
+        name: String,
+        /// Arguments.
+        args: Value,
+        /// True for a background call.
+        background: bool,
+    },
+    /// A background call was acked (the model was told it is running).
+    ToolAcked {
+        /// Call id.
+        call_id: String,
+        /// Tool name.
+        name: String,
+    },
+    /// A tool reported progress.
+    ToolProgress {
+        /// Call id.
+        call_id: String,
+        /// Tool name.
+        name: String,
+        /// The progress value.
+        progress: Value,
+    },
+    /// A tool finished and its result was queued for the model.
+    ToolCompleted {
+        /// Call id.
+        call_id: String,
+        /// Tool name.
+        name: String,
+        /// The result.
+        result: Value,
+        /// How long it ran.
+        elapsed: Duration,
+    },
+    /// A tool failed (error, panic, timeout, unknown tool, rejected duplicate) and the
+    /// error was queued for the model.
+    ToolFailed {
+        /// Call id.
+        call_id: String,
+        /// Tool name.
+        name: String,
+        /// What went wrong.
+        error: String,
+    },
+    /// A call was cancelled; no response is sent for it.
+    ToolCancelled {
+        /// Call id.
+        call_id: String,
+        /// Tool name.
+        name: String,
+        /// The formatter's `format_cancelled` output.
+        payload: Value,
+        /// Why: the server's `toolCallCancellation`, a replacing duplicate, or the end of
+        /// the session.
+        reason: CancelReason,
+    },
+    /// A tool response could not be delivered because the session ended.
+    ToolResultUndelivered {
+        /// Call id.
+        call_id: String,
+        /// Tool name.
+        name: String,
+    },
+    /// The server will close this connection; the session is moving to a new one.
+    GoAway {
+        /// Time the server gave.
+        time_left: Option<Duration>,
+    },
+    /// The connection was replaced (goAway or loss) and the session continues.
+    Reconnected {
+        /// True when the session resumed with a handle (conversation kept).
+        resumed: bool,
+    },
+    /// A new resumption handle arrived.
+    Resumption {
+        /// The handle.
+        handle: Option<String>,
+        /// Whether the session can be resumed right now.
+        resumable: bool,
+    },
+    /// Token usage.
+    Usage(UsageMetadata),
+    /// The server detected the start or end of user speech (`voiceActivity`).
+    VoiceActivity {
+        /// True at the start of activity.
+        start: bool,
+    },
+    /// A non-fatal problem (e.g. an undecodable frame).
+    Error(String),
+    /// The session ended; this is the last event.
+    Closed {
+        /// The server's close, when it ended with one.
+        close: Option<CloseInfo>,
+        /// The error that ended it, if any.
+        error: Option<String>,
+    },
+}
+
+/// Why a call was cancelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelReason {
+    /// The server sent `toolCallCancellation`.
+    Server,
+    /// A duplicate call with the `Replace` policy took its place.
+    Replaced,
+    /// The session ended (disconnect, drop of the handle, fatal close).
+    SessionEnded,
+}
+
+/// The default number of audio chunks queued for the application before new ones drop.
+pub const DEFAULT_AUDIO_QUEUE: usize = 256;
+
+#[derive(Default)]
+struct State {
+    queue: VecDeque<LiveEvent>,
+    audio: usize,
+    closed: bool,
+}
+
+/// The session → application event queue (see the module docs for the policy).
+pub(crate) struct EventQueue {
+    state: Mutex<State>,
+    notify: Notify,
+    audio_bound: usize,
+    metrics: Arc<Metrics>,
+}
+
+impl EventQueue {
+    pub(crate) fn new(audio_bound: usize, metrics: Arc<Metrics>) -> Self {
+        EventQueue {
+            state: Mutex::default(),
+            notify: Notify::new(),
+            audio_bound,
+            metrics,
+        }
+    }
+
+    pub(crate) fn push(&self, event: LiveEvent) {
+        let is_audio = matches!(event, LiveEvent::Audio { .. });
+        {
+            let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            if s.closed {
+                return;
+            }
+            if is_audio {
+                if s.audio >= self.audio_bound {
+                    drop(s);
+                    Metrics::inc(&self.metrics.audio_chunks_dropped);
+                    return;
+                }
+                s.audio += 1;
+            }
+            if matches!(event, LiveEvent::Closed { .. }) {
+                s.closed = true;
+            }
+            s.queue.push_back(event);
+        }
+        self.notify.notify_one();
+    }
+
+    pub(crate) async fn recv(&self) -> Option<LiveEvent> {
+        loop {
+            let notified = self.notify.notified();
+            {
+                let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(e) = s.queue.pop_front() {
+                    if matches!(e, LiveEvent::Audio { .. }) {
+                        s.audio -= 1;
+                    }
+                    return Some(e);
+                }
+                if s.closed {
+                    return None;
+                }
+            }
+            notified.await;
+        }
+    }
+
+    pub(crate) fn try_recv(&self) -> Option<LiveEvent> {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let e = s.queue.pop_front()?;
+        if matches!(e, LiveEvent::Audio { .. }) {
+            s.audio -= 1;
+        }
+        Some(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn drops_audio_past_the_bound_but_keeps_everything_else() {
+        let m = Arc::new(Metrics::default());
+        let q = EventQueue::new(2, m.clone());
+        for _ in 0..5 {
+            q.push(LiveEvent::Audio {
+                pcm: vec![0; 4],
+                sample_rate: 24000,
+            });
+            q.push(LiveEvent::TurnComplete);
+        }
+        q.push(LiveEvent::Closed {
+            close: None,
+            error: None,
+        });
+        q.push(LiveEvent::TurnComplete); // after Closed: ignored
+        let mut audio = 0;
+        let mut turns = 0;
+        while let Some(e) = q.recv().await {
+            match e {
+                LiveEvent::Audio { .. } => audio += 1,
+                LiveEvent::TurnComplete => turns += 1,
+                _ => {}
+            }
+        }
+        assert_eq!((audio, turns), (2, 5));
+        assert_eq!(m.snapshot().audio_chunks_dropped, 3);
+    }
+}

@@ -1,0 +1,316 @@
+//! L2: `Live::builder()`, the short way to a voice agent with background tools.
+
+use std::sync::Arc;
+
+use genai_wire::auth::{Credentials, StaticToken, TokenSource};
+use genai_wire::endpoint::Endpoint;
+use genai_wire::protocol::{
+    AudioTranscriptionConfig, Content, FunctionResponseScheduling, GenerationConfig, Modality,
+    Part, PrebuiltVoiceConfig, Setup, SpeechConfig, VoiceConfig,
+};
+use genai_wire::{Backend, Secret};
+
+use crate::builder::LiveSessionBuilder;
+use crate::config::SessionConfig;
+use crate::error::Result;
+use crate::session::LiveHandle;
+use crate::tools::{ResultFormatter, Tool, ToolDispatcher, ToolExecutionMode, ToolOptions};
+
+/// The model used when none is set.
+pub const DEFAULT_MODEL: &str = "gemini-live-2.5-flash-preview";
+
+/// Entry point of the L2 API.
+#[derive(Debug)]
+pub struct Live;
+
+impl Live {
+    /// A builder with audio responses, input and output transcription on, resumption on.
+    pub fn builder() -> LiveBuilder {
+        LiveBuilder::default()
+    }
+}
+
+/// Something that yields Vertex access tokens: a token string, a [`Secret`], or any
+/// [`TokenSource`] (service account, ADC, your own).
+pub trait IntoTokenSource {
+    /// The token source.
+    fn into_token_source(self) -> Arc<dyn TokenSource>;
+}
+
+impl IntoTokenSource for &str {
+    fn into_token_source(self) -> Arc<dyn TokenSource> {
+        Arc::new(StaticToken::new(self))
+    }
+}
+
+impl IntoTokenSource for String {
+    fn into_token_source(self) -> Arc<dyn TokenSource> {
+        Arc::new(StaticToken::new(self))
+    }
+}
+
+impl IntoTokenSource for Secret {
+    fn into_token_source(self) -> Arc<dyn TokenSource> {
+        Arc::new(StaticToken::new(self.expose()))
+    }
+}
+
+impl IntoTokenSource for Arc<dyn TokenSource> {
+    fn into_token_source(self) -> Arc<dyn TokenSource> {
+        self
+    }
+}
+
+/// Builds a session in a few lines.
+///
+/// ```no_run
+/// # async fn demo() -> adk_live::Result<()> {
+/// use adk_live::prelude::*;
+/// use serde::Deserialize;
+///
+/// #[derive(Deserialize, schemars::JsonSchema)]
+/// struct Query { query: String }
+///
+/// let search = tool_fn("search", "Searches the web", |q: Query, ctx: ToolContext| async move {
+///     ctx.progress(serde_json::json!({"stage": "fetching"}));
+///     Ok::<_, ToolError>(serde_json::json!({"top": format!("result for {}", q.query)}))
+/// });
+/// let session = Live::builder()
+///     .model("gemini-live-2.5-flash-preview")
+///     .instruction("You are a helpful voice assistant.")
+///     .voice("Kore")
+///     .tool(search)
+///     .tool_background("search")
+///     .connect_vertex("my-project", "us-central1", std::env::var("VERTEX_TOKEN").unwrap_or_default())
+///     .await?;
+/// while let Some(event) = session.next_event().await {
+///     println!("{event:?}");
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct LiveBuilder {
+    setup: Setup,
+    dispatcher: ToolDispatcher,
+    modes: Vec<(String, ToolExecutionMode)>,
+    options: Vec<(String, ToolOptions)>,
+    base_url: Option<String>,
+    backend: Backend,
+    configure: Vec<ConfigureFn>,
+}
+
+struct ConfigureFn(Box<dyn FnOnce(&mut SessionConfig) + Send>);
+
+impl std::fmt::Debug for ConfigureFn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ConfigureFn")
+    }
+}
+
+impl Default for LiveBuilder {
+    fn default() -> Self {
+        LiveBuilder {
+            setup: Setup {
+                model: DEFAULT_MODEL.into(),
+                generation_config: Some(GenerationConfig {
+                    response_modalities: vec![Modality::Audio],
+                    ..Default::default()
+                }),
+                input_audio_transcription: Some(AudioTranscriptionConfig::default()),
+                output_audio_transcription: Some(AudioTranscriptionConfig::default()),
+                ..Default::default()
+            },
+            dispatcher: ToolDispatcher::new(),
+            modes: Vec::new(),
+            options: Vec::new(),
+            base_url: None,
+            backend: Backend::DeveloperApi,
+            configure: Vec::new(),
+        }
+    }
+}
+
+impl LiveBuilder {
+    /// The model (e.g. `gemini-live-2.5-flash-preview`); normalised per backend.
+    pub fn model(mut self, model: impl Into<String>) -> Self {
+        self.setup.model = model.into();
+        self
+    }
+
+    /// The system instruction.
+    pub fn instruction(mut self, text: impl Into<String>) -> Self {
+        self.setup.system_instruction = Some(Content {
+            role: Some("user".into()),
+            parts: vec![Part {
+                text: Some(text.into()),
+                ..Default::default()
+            }],
+        });
+        self
+    }
+
+    /// A prebuilt voice (e.g. `Kore`, `Puck`).
+    pub fn voice(mut self, name: impl Into<String>) -> Self {
+        let generation = self
+            .setup
+            .generation_config
+            .get_or_insert_with(Default::default);
+        generation.speech_config = Some(SpeechConfig {
+            voice_config: Some(VoiceConfig {
+                prebuilt_voice_config: Some(PrebuiltVoiceConfig {
+                    voice_name: name.into(),
+                }),
+            }),
+            ..Default::default()
+        });
+        self
+    }
+
+    /// Text responses instead of audio (for models that support it).
+    pub fn text_responses(mut self) -> Self {
+        self.setup
+            .generation_config
+            .get_or_insert_with(Default::default)
+            .response_modalities = vec![Modality::Text];
+        self.setup.output_audio_transcription = None;
+        self
+    }
+
+    /// Edits the setup message directly (any field the protocol has).
+    pub fn setup(mut self, edit: impl FnOnce(&mut Setup)) -> Self {
+        edit(&mut self.setup);
+        self
+    }
+
+    /// Edits the session configuration (resumption, reconnect policy, transport, …)
+    /// before connecting.
+    pub fn configure(mut self, edit: impl FnOnce(&mut SessionConfig) + Send + 'static) -> Self {
+        self.configure.push(ConfigureFn(Box::new(edit)));
+        self
+    }
+
+    /// Adds a tool (standard unless marked background).
+    pub fn tool(mut self, tool: impl Tool) -> Self {
+        self.dispatcher.register(tool);
+        self
+    }
+
+    /// Runs the tool `name` in the background: `NON_BLOCKING`, acked at once, result
+    /// delivered `WHEN_IDLE`.
+    pub fn tool_background(mut self, name: impl Into<String>) -> Self {
+        self.modes
+            .push((name.into(), ToolExecutionMode::background()));
+        self
+    }
+
+    /// Runs the tool `name` in the background with a custom formatter.
+    pub fn tool_background_with_formatter(
+        mut self,
+        name: impl Into<String>,
+        formatter: Arc<dyn ResultFormatter>,
+    ) -> Self {
+        self.modes.push((
+            name.into(),
+            ToolExecutionMode::Background {
+                formatter: Some(formatter),
+                scheduling: None,
+            },
+        ));
+        self
+    }
+
+    /// Runs the tool `name` in the background with the given result scheduling.
+    pub fn tool_background_with_scheduling(
+        mut self,
+        name: impl Into<String>,
+        scheduling: FunctionResponseScheduling,
+    ) -> Self {
+        self.modes.push((
+            name.into(),
+            ToolExecutionMode::Background {
+                formatter: None,
+                scheduling: Some(scheduling),
+            },
+        ));
+        self
+    }
+
+    /// Sets every option of the tool `name` (mode, timeout, duplicate policy).
+    pub fn tool_options(mut self, name: impl Into<String>, options: ToolOptions) -> Self {
+        self.options.push((name.into(), options));
+        self
+    }
+
+    /// Aims the standard endpoints at another host (a proxy or the local emulator) while
+    /// keeping their paths, e.g. `wss://127.0.0.1:9000`.
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = Some(url.into());
+        self
+    }
+
+    /// The backend spoken by a [`LiveBuilder::connect_endpoint`] URL (default Developer API).
+    pub fn backend(mut self, backend: Backend) -> Self {
+        self.backend = backend;
+        self
+    }
+
+    /// Connects to Vertex AI in `project`/`location` with a bearer token (a string, or any
+    /// token source: service account, ADC, …).
+    pub async fn connect_vertex(
+        self,
+        project: impl Into<String>,
+        location: impl Into<String>,
+        token: impl IntoTokenSource,
+    ) -> Result<LiveHandle> {
+        let endpoint = Endpoint::vertex(project, location)?;
+        self.connect_with(endpoint, Credentials::Bearer(token.into_token_source()))
+            .await
+    }
+
+    /// Connects to the Gemini Developer API with an API key.
+    pub async fn connect_google_ai(self, api_key: impl Into<Secret>) -> Result<LiveHandle> {
+        let endpoint = Endpoint::developer(Default::default());
+        self.connect_with(endpoint, Credentials::ApiKey(api_key.into()))
+            .await
+    }
+
+    /// Connects with an ephemeral token (`auth_tokens/…`) on the constrained method.
+    pub async fn connect_ephemeral(self, token: impl Into<Secret>) -> Result<LiveHandle> {
+        let endpoint = Endpoint::ephemeral();
+        self.connect_with(endpoint, Credentials::EphemeralToken(token.into()))
+            .await
+    }
+
+    /// Connects to an explicit `ws://` or `wss://` URL (proxy, emulator) speaking
+    /// [`LiveBuilder::backend`].
+    pub async fn connect_endpoint(
+        self,
+        url: impl AsRef<str>,
+        auth: Credentials,
+    ) -> Result<LiveHandle> {
+        let endpoint = Endpoint::custom(url.as_ref(), self.backend)?;
+        self.connect_with(endpoint, auth).await
+    }
+
+    async fn connect_with(
+        self,
+        mut endpoint: Endpoint,
+        credentials: Credentials,
+    ) -> Result<LiveHandle> {
+        if let Some(base) = &self.base_url {
+            endpoint = endpoint.with_base_url(base)?;
+        }
+        let mut config = SessionConfig::new(self.setup, endpoint, credentials);
+        for f in self.configure {
+            (f.0)(&mut config);
+        }
+        let mut builder = LiveSessionBuilder::new(config).dispatcher(self.dispatcher);
+        for (name, mode) in self.modes {
+            builder = builder.tool_execution_mode(name, mode);
+        }
+        for (name, options) in self.options {
+            builder = builder.tool_options(name, options);
+        }
+        builder.connect().await
+    }
+}

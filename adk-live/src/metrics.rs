@@ -1,0 +1,56 @@
+//! Counters a user can read while a session runs.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+macro_rules! counters {
+    ($($(#[$doc:meta])* $name:ident),* $(,)?) => {
+        /// Live counters of one session (cheap atomics, shared with the session's tasks).
+        #[derive(Debug, Default)]
+        pub struct Metrics {
+            $($(#[$doc])* pub(crate) $name: AtomicU64,)*
+        }
+
+        /// A point-in-time copy of [`Metrics`].
+        #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+        #[non_exhaustive]
+        pub struct MetricsSnapshot {
+            $($(#[$doc])* pub $name: u64,)*
+        }
+
+        impl Metrics {
+            /// Reads every counter.
+            pub fn snapshot(&self) -> MetricsSnapshot {
+                MetricsSnapshot { $($name: self.$name.load(Ordering::Relaxed),)* }
+            }
+        }
+    };
+}
+
+counters! {
+    /// Connections re-established after a loss or goAway.
+    reconnects,
+    /// Reconnects that resumed the session with a handle.
+    resumptions,
+    /// Running acks sent for background calls.
+    tool_acks,
+    /// Progress responses sent.
+    tool_progress,
+    /// Final tool responses sent.
+    tool_results,
+    /// Calls cancelled (by the server, the application or the end of the session).
+    cancellations,
+    /// Results that finished after their call was cancelled, and were dropped.
+    late_results_dropped,
+    /// Audio chunks dropped because the application did not read events fast enough.
+    audio_chunks_dropped,
+    /// Tool responses that could not be delivered because the session ended.
+    undelivered_results,
+    /// Server frames that failed to decode (reported as error events, not fatal).
+    decode_errors,
+}
+
+impl Metrics {
+    pub(crate) fn inc(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,140 @@
+//! The control lane: what each server message means for the application and the session.
+//!
+//! It runs inside the session task, for every decoded frame, and never waits: audio and
+//! transcripts go to the event queue, tool calls and cancellations go to the tool lane
+//! (which only queues and spawns), goAway and resumption updates become [`Signal`]s for
+//! the session task.
+
+use std::time::Duration;
+
+use genai_wire::protocol::{ServerContent, ServerMessage, ServerPayload, VoiceActivityType};
+
+use crate::event::{EventQueue, LiveEvent};
+use crate::tools::lane::ToolLane;
+
+/// What the session task must act on after a message.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Signal {
+    /// Nothing to do.
+    None,
+    /// The server will close the connection after this long.
+    GoAway(Option<Duration>),
+    /// The model's turn ended (a good moment to switch connections).
+    TurnBoundary,
+}
+
+/// Turn state and the latest resumption handle, kept across connections.
+#[derive(Debug, Default)]
+pub(crate) struct ControlState {
+    /// The model is producing a turn.
+    pub(crate) generating: bool,
+    /// The latest handle the server offered.
+    pub(crate) handle: Option<String>,
+    /// `lastConsumedClientMessageIndex` of the latest update (Vertex transparent mode).
+    pub(crate) last_consumed: Option<i64>,
+}
+
+pub(crate) fn on_message(
+    msg: ServerMessage,
+    state: &mut ControlState,
+    events: &EventQueue,
+    lane: &ToolLane,
+) -> Signal {
+    let mut signal = Signal::None;
+    match msg.payload {
+        ServerPayload::ServerContent(content) => signal = on_content(content, state, events),
+        ServerPayload::ToolCall(call) => {
+            tracing::debug!(calls = call.function_calls.len(), "toolCall");
+            lane.on_tool_call(call);
+        }
+        ServerPayload::ToolCallCancellation(c) => {
+            tracing::debug!(ids = ?c.ids, "toolCallCancellation");
+            lane.on_cancellation(&c.ids);
+        }
+        ServerPayload::GoAway(g) => {
+            events.push(LiveEvent::GoAway {
+                time_left: g.time_left,
+            });
+            signal = Signal::GoAway(g.time_left);
+        }
+        ServerPayload::SessionResumptionUpdate(u) => {
+            let resumable = u.resumable.unwrap_or(false);
+            if let Some(h) = u.new_handle.as_ref().filter(|h| resumable && !h.is_empty()) {
+                state.handle = Some(h.clone());
+            }
+            if u.last_consumed_client_message_index.is_some() {
+                state.last_consumed = u.last_consumed_client_message_index;
+            }
+            events.push(LiveEvent::Resumption {
+                handle: u.new_handle,
+                resumable,
+            });
+        }
+        ServerPayload::VoiceActivity(v) => match v.voice_activity_type {
+            Some(VoiceActivityType::ActivityStart) => {
+                events.push(LiveEvent::VoiceActivity { start: true })
+            }
+            Some(VoiceActivityType::ActivityEnd) => {
+                events.push(LiveEvent::VoiceActivity { start: false })
+            }
+            _ => {}
+        },
+        ServerPayload::SetupComplete(_) => tracing::debug!("extra setupComplete ignored"),
+        ServerPayload::Unknown(raw) => tracing::debug!(%raw, "unknown server message ignored"),
+        _ => {}
+    }
+    if let Some(usage) = msg.usage_metadata {
+        events.push(LiveEvent::Usage(usage));
+    }
+    signal
+}
+
+fn on_content(content: ServerContent, state: &mut ControlState, events: &EventQueue) -> Signal {
+    if let Some(t) = content.input_transcription {
+        if let Some(text) = t.text.filter(|t| !t.is_empty()) {
+            events.push(LiveEvent::InputTranscript {
+                text,
+                finished: t.finished.unwrap_or(false),
+            });
+        }
+    }
+    if let Some(turn) = content.model_turn {
+        state.generating = true;
+        for part in turn.parts {
+            let thought = part.is_thought();
+            if let Some(blob) = part.inline_data {
+                if blob.is_audio() {
+                    let sample_rate = blob.sample_rate();
+                    events.push(LiveEvent::Audio {
+                        pcm: blob.data,
+                        sample_rate,
+                    });
+                }
+            } else if let Some(text) = part.text {
+                if !thought {
+                    events.push(LiveEvent::Text(text));
+                }
+            }
+        }
+    }
+    if let Some(t) = content.output_transcription {
+        if let Some(text) = t.text.filter(|t| !t.is_empty()) {
+            events.push(LiveEvent::OutputTranscript {
+                text,
+                finished: t.finished.unwrap_or(false),
+            });
+        }
+    }
+    if content.interrupted == Some(true) {
+        events.push(LiveEvent::Interrupted);
+    }
+    if content.generation_complete == Some(true) {
+        events.push(LiveEvent::GenerationComplete);
+    }
+    if content.turn_complete == Some(true) {
+        state.generating = false;
+        events.push(LiveEvent::TurnComplete);
+        return Signal::TurnBoundary;
+    }
+    Signal::None
+}

@@ -1,0 +1,204 @@
+//! The application's side of a session.
+
+use std::sync::Arc;
+
+use futures::Stream;
+use genai_wire::Backend;
+use genai_wire::protocol::{
+    ActivityEnd, ActivityStart, Blob, ClientContent, ClientMessage, Content, Part, RealtimeInput,
+};
+use tokio::sync::{Mutex, mpsc};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::{Error, Result};
+use crate::event::{EventQueue, LiveEvent};
+use crate::metrics::{Metrics, MetricsSnapshot};
+use crate::tools::BackgroundToolTracker;
+
+/// A running live session: send input, read events, disconnect.
+///
+/// Dropping the handle ends the session: every running tool call is cancelled and the
+/// session task closes the socket and waits for the tool tasks (bounded by the grace
+/// period) in the background. [`LiveHandle::disconnect`] does the same and waits for it.
+pub struct LiveHandle {
+    pub(crate) tx: mpsc::Sender<ClientMessage>,
+    pub(crate) events: Arc<EventQueue>,
+    pub(crate) shutdown: CancellationToken,
+    pub(crate) task: Mutex<Option<JoinHandle<()>>>,
+    pub(crate) tracker: BackgroundToolTracker,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) backend: Backend,
+    pub(crate) session_id: Option<String>,
+}
+
+impl std::fmt::Debug for LiveHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveHandle")
+            .field("backend", &self.backend)
+            .field("session_id", &self.session_id)
+            .field("active_tools", &self.tracker.active_count())
+            .finish_non_exhaustive()
+    }
+}
+
+impl LiveHandle {
+    /// Sends any client message (checked against the backend's field rules first).
+    pub async fn send(&self, message: ClientMessage) -> Result<()> {
+        self.backend.check_client(&message)?;
+        self.tx.send(message).await.map_err(|_| Error::SessionEnded)
+    }
+
+    /// Streams user audio: PCM16 little-endian mono at 16 kHz.
+    pub async fn send_audio(&self, pcm: &[u8]) -> Result<()> {
+        self.send_audio_at(pcm, 16_000).await
+    }
+
+    /// Streams user audio: PCM16 little-endian mono at `sample_rate` Hz.
+    pub async fn send_audio_at(&self, pcm: &[u8], sample_rate: u32) -> Result<()> {
+        let blob = Blob {
+            mime_type: format!("audio/pcm;rate={sample_rate}"),
+            data: pcm.to_vec(),
+        };
+        self.send(ClientMessage::RealtimeInput(RealtimeInput {
+            audio: Some(blob),
+            ..Default::default()
+        }))
+        .await
+    }
+
+    /// Sends a video frame (JPEG or PNG), about one per second.
+    pub async fn send_video_frame(&self, mime_type: &str, data: Vec<u8>) -> Result<()> {
+        let blob = Blob {
+            mime_type: mime_type.to_owned(),
+            data,
+        };
+        self.send(ClientMessage::RealtimeInput(RealtimeInput {
+            video: Some(blob),
+            ..Default::default()
+        }))
+        .await
+    }
+
+    /// Sends realtime text (`realtimeInput.text`), the way to type into a live session.
+    pub async fn send_text(&self, text: impl Into<String>) -> Result<()> {
+        self.send(ClientMessage::RealtimeInput(RealtimeInput {
+            text: Some(text.into()),
+            ..Default::default()
+        }))
+        .await
+    }
+
+    /// Appends turns to the conversation (`clientContent`); `turn_complete` starts
+    /// generation.
+    pub async fn send_client_content(
+        &self,
+        turns: Vec<Content>,
+        turn_complete: bool,
+    ) -> Result<()> {
+        self.send(ClientMessage::ClientContent(ClientContent {
+            turns,
+            turn_complete: Some(turn_complete),
+        }))
+        .await
+    }
+
+    /// A complete user text turn through `clientContent`.
+    pub async fn send_user_turn(&self, text: impl Into<String>) -> Result<()> {
+        let turn = Content {
+            role: Some("user".into()),
+            parts: vec![Part {
+                text: Some(text.into()),
+                ..Default::default()
+            }],
+        };
+        self.send_client_content(vec![turn], true).await
+    }
+
+    /// Marks the start of user activity (only with automatic activity detection off).
+    pub async fn activity_start(&self) -> Result<()> {
+        self.send(ClientMessage::RealtimeInput(RealtimeInput {
+            activity_start: Some(ActivityStart {}),
+            ..Default::default()
+        }))
+        .await
+    }
+
+    /// Marks the end of user activity (only with automatic activity detection off).
+    pub async fn activity_end(&self) -> Result<()> {
+        self.send(ClientMessage::RealtimeInput(RealtimeInput {
+            activity_end: Some(ActivityEnd {}),
+            ..Default::default()
+        }))
+        .await
+    }
+
+    /// Tells the server the microphone stopped (Developer API only).
+    pub async fn audio_stream_end(&self) -> Result<()> {
+        self.send(ClientMessage::RealtimeInput(RealtimeInput {
+            audio_stream_end: Some(true),
+            ..Default::default()
+        }))
+        .await
+    }
+
+    /// The next event; `None` after the final [`LiveEvent::Closed`].
+    pub async fn next_event(&self) -> Option<LiveEvent> {
+        self.events.recv().await
+    }
+
+    /// The next event if one is queued.
+    pub fn try_next_event(&self) -> Option<LiveEvent> {
+        self.events.try_recv()
+    }
+
+    /// The events as a stream (ends after [`LiveEvent::Closed`]).
+    pub fn events(&self) -> impl Stream<Item = LiveEvent> + '_ {
+        futures::stream::unfold(
+            self,
+            |h| async move { h.next_event().await.map(|e| (e, h)) },
+        )
+    }
+
+    /// The session's counters.
+    pub fn metrics(&self) -> MetricsSnapshot {
+        self.metrics.snapshot()
+    }
+
+    /// The tracker of running tool calls.
+    pub fn tools(&self) -> &BackgroundToolTracker {
+        &self.tracker
+    }
+
+    /// The backend this session talks to.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Vertex's session id, when the server sent one.
+    pub fn session_id(&self) -> Option<&str> {
+        self.session_id.as_deref()
+    }
+
+    /// Ends the session and waits until it has: tool calls cancelled and their tasks
+    /// ended, socket closed. Events already queued can still be read afterwards.
+    pub async fn disconnect(&self) {
+        self.shutdown.cancel();
+        if let Some(task) = self.task.lock().await.take() {
+            let _ = task.await;
+        }
+    }
+
+    /// Completes when the session has ended by itself or by [`LiveHandle::disconnect`].
+    pub async fn closed(&self) {
+        if let Some(task) = self.task.lock().await.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for LiveHandle {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}

@@ -1,0 +1,108 @@
+//! One websocket connection of a session: dial, setup handshake, typed writes and reads.
+
+use std::time::Duration;
+
+use genai_wire::auth::Credentials;
+use genai_wire::endpoint::Endpoint;
+use genai_wire::protocol::{
+    self, ClientMessage, ServerMessage, ServerPayload, SessionResumptionConfig, Setup,
+};
+use genai_wire::transport::{self, Keepalive, TransportConfig, WireReader, WireWriter};
+use genai_wire::{Backend, CloseInfo};
+
+use crate::error::{Error, Result};
+
+/// Dials connections for one session (the first one and every reconnect).
+#[derive(Debug, Clone)]
+pub(crate) struct Dialer {
+    pub(crate) endpoint: Endpoint,
+    pub(crate) credentials: Credentials,
+    pub(crate) transport: TransportConfig,
+    pub(crate) setup: Setup,
+    pub(crate) resumption: bool,
+    pub(crate) transparent: bool,
+    pub(crate) setup_timeout: Duration,
+}
+
+/// An open, set-up connection.
+pub(crate) struct Link {
+    pub(crate) writer: WireWriter,
+    pub(crate) reader: WireReader,
+    pub(crate) keepalive: Keepalive,
+    pub(crate) backend: Backend,
+    /// Vertex's session id from `setupComplete`.
+    pub(crate) session_id: Option<String>,
+}
+
+impl Dialer {
+    pub(crate) fn backend(&self) -> Backend {
+        self.endpoint.backend()
+    }
+
+    /// The setup message for a connection, resuming with `handle` when given.
+    pub(crate) fn setup_message(&self, handle: Option<&str>) -> ClientMessage {
+        let mut setup = self.setup.clone();
+        if self.resumption {
+            setup.session_resumption = Some(SessionResumptionConfig {
+                handle: handle.map(str::to_owned),
+                transparent: self.transparent.then_some(true),
+            });
+        }
+        ClientMessage::Setup(setup)
+    }
+
+    /// Connects, sends setup and waits for `setupComplete`.
+    pub(crate) async fn dial(&self, handle: Option<&str>) -> Result<Link> {
+        let backend = self.backend();
+        let request = genai_wire::auth::connect_request(&self.endpoint, &self.credentials).await?;
+        let connection = transport::connect(&request, &self.transport).await?;
+        let keepalive = connection.keepalive();
+        let (mut writer, mut reader) = connection.split();
+        let setup = protocol::encode_client(&self.setup_message(handle), backend)?;
+        writer.send_text(setup).await?;
+        let first = tokio::time::timeout(self.setup_timeout, reader.next_frame())
+            .await
+            .map_err(|_| genai_wire::Error::Timeout("waiting for setupComplete"))?;
+        let frame = match first {
+            Some(frame) => frame?,
+            None => {
+                return Err(genai_wire::Error::Closed(CloseInfo {
+                    code: 1006,
+                    reason: String::new(),
+                })
+                .into());
+            }
+        };
+        let message: ServerMessage = protocol::decode_server(frame.data())?;
+        match message.payload {
+            ServerPayload::SetupComplete(done) => Ok(Link {
+                writer,
+                reader,
+                keepalive,
+                backend,
+                session_id: done.session_id,
+            }),
+            other => Err(Error::Setup(format!(
+                "expected setupComplete, got {other:?}"
+            ))),
+        }
+    }
+}
+
+impl Link {
+    /// Encodes and writes one message.
+    pub(crate) async fn send(&mut self, message: &ClientMessage) -> Result<()> {
+        let text = protocol::encode_client(message, self.backend)?;
+        self.writer.send_text(text).await?;
+        Ok(())
+    }
+
+    /// Closes the connection (best effort, bounded).
+    pub(crate) async fn close(mut self) {
+        let _ = tokio::time::timeout(
+            Duration::from_secs(2),
+            self.writer.close(1000, "client closed"),
+        )
+        .await;
+    }
+}

@@ -1,0 +1,8 @@
+//! A session: the task that owns the socket, the control lane, the handle.
+
+pub(crate) mod control;
+mod handle;
+pub(crate) mod link;
+pub(crate) mod task;
+
+pub use handle::LiveHandle;

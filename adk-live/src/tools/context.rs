@@ -1,0 +1,91 @@
+//! What a running tool call can see and do: its id, its cancellation, its progress channel.
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+type ProgressFn = Arc<dyn Fn(Value) -> bool + Send + Sync>;
+
+/// Passed to every tool call.
+#[derive(Clone)]
+pub struct ToolContext {
+    call_id: Arc<str>,
+    name: Arc<str>,
+    cancel: CancellationToken,
+    progress: Option<ProgressFn>,
+}
+
+impl ToolContext {
+    /// A context for calling a tool outside a session (tests, direct use): progress goes
+    /// nowhere and the call is cancelled through `cancel`.
+    pub fn new(
+        call_id: impl Into<Arc<str>>,
+        name: impl Into<Arc<str>>,
+        cancel: CancellationToken,
+    ) -> Self {
+        ToolContext {
+            call_id: call_id.into(),
+            name: name.into(),
+            cancel,
+            progress: None,
+        }
+    }
+
+    pub(crate) fn with_progress(mut self, progress: ProgressFn) -> Self {
+        self.progress = Some(progress);
+        self
+    }
+
+    /// The server's id of this call.
+    pub fn call_id(&self) -> &str {
+        &self.call_id
+    }
+
+    /// The tool's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Triggered when the server cancels the call, the session ends or the handle drops.
+    /// A tool that ignores it is aborted after the session's grace period.
+    pub fn cancellation_token(&self) -> &CancellationToken {
+        &self.cancel
+    }
+
+    /// True once the call is cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+
+    /// Completes when the call is cancelled.
+    pub async fn cancelled(&self) {
+        self.cancel.cancelled().await
+    }
+
+    /// Reports progress. For a background tool on the Developer API it is sent to the
+    /// model on the call's id with `willContinue: true` (scheduling `SILENT`); on every
+    /// backend the application gets a `ToolProgress` event. Returns false when the update
+    /// went nowhere (call finished or cancelled, or no session).
+    pub fn progress(&self, value: impl Serialize) -> bool {
+        let Some(progress) = &self.progress else {
+            return false;
+        };
+        match serde_json::to_value(value) {
+            Ok(v) => progress(v),
+            Err(_) => false,
+        }
+    }
+}
+
+impl fmt::Debug for ToolContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ToolContext")
+            .field("call_id", &self.call_id)
+            .field("name", &self.name)
+            .field("cancelled", &self.cancel.is_cancelled())
+            .finish()
+    }
+}

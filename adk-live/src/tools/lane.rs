@@ -1,0 +1,353 @@
+//! The tool lane: turns `toolCall` and `toolCallCancellation` into running tasks and
+//! function responses.
+//!
+//! The session task hands each `toolCall` here and goes back to reading the socket: this
+//! code never awaits a tool. A background call's ack is queued before anything is spawned,
+//! so it leaves ahead of every other response of the same message. Responses go on an
+//! unbounded queue that the session task drains before any application send: tool results
+//! never wait behind audio and are never dropped.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use futures::FutureExt;
+use genai_wire::Backend;
+use genai_wire::protocol::{FunctionCall, FunctionResponse, FunctionResponseScheduling, ToolCall};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use super::context::ToolContext;
+use super::dispatcher::{Registered, ToolDispatcher};
+use super::formatter::{DefaultResultFormatter, ResultFormatter};
+use super::mode::{DuplicatePolicy, ToolExecutionMode};
+use super::tracker::BackgroundToolTracker;
+use crate::event::{CancelReason, EventQueue, LiveEvent};
+use crate::metrics::Metrics;
+
+static LOCAL_IDS: AtomicU64 = AtomicU64::new(1);
+
+/// Runs tool calls and queues their responses.
+#[derive(Clone)]
+pub(crate) struct ToolLane {
+    dispatcher: Arc<ToolDispatcher>,
+    tracker: BackgroundToolTracker,
+    backend: Backend,
+    responses: mpsc::UnboundedSender<FunctionResponse>,
+    events: Arc<EventQueue>,
+    metrics: Arc<Metrics>,
+}
+
+/// How one call is answered, fixed when it starts.
+#[derive(Clone)]
+struct Plan {
+    id: String,
+    wire_id: Option<String>,
+    name: String,
+    background: Option<(Arc<dyn ResultFormatter>, FunctionResponseScheduling)>,
+}
+
+impl ToolLane {
+    pub(crate) fn new(
+        dispatcher: Arc<ToolDispatcher>,
+        tracker: BackgroundToolTracker,
+        backend: Backend,
+        responses: mpsc::UnboundedSender<FunctionResponse>,
+        events: Arc<EventQueue>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        ToolLane {
+            dispatcher,
+            tracker,
+            backend,
+            responses,
+            events,
+            metrics,
+        }
+    }
+
+    /// Starts every call of a `toolCall` message. Never awaits.
+    pub(crate) fn on_tool_call(&self, call: ToolCall) {
+        for fc in call.function_calls {
+            self.start(fc);
+        }
+    }
+
+    fn formatter_of(&self, name: &str) -> Arc<dyn ResultFormatter> {
+        match self.dispatcher.get(name).map(|r| &r.options.mode) {
+            Some(ToolExecutionMode::Background {
+                formatter: Some(f), ..
+            }) => f.clone(),
+            _ => Arc::new(DefaultResultFormatter),
+        }
+    }
+
+    fn start(&self, fc: FunctionCall) {
+        let id = fc
+            .id
+            .clone()
+            .unwrap_or_else(|| format!("local-{}", LOCAL_IDS.fetch_add(1, Ordering::Relaxed)));
+        let Some(registered) = self.dispatcher.get(&fc.name).cloned() else {
+            let plan = Plan {
+                id,
+                wire_id: fc.id,
+                name: fc.name.clone(),
+                background: None,
+            };
+            let error = format!("unknown tool `{}`", fc.name);
+            self.events.push(LiveEvent::ToolFailed {
+                call_id: plan.id.clone(),
+                name: plan.name.clone(),
+                error: error.clone(),
+            });
+            self.send_final(&plan, Err(error));
+            return;
+        };
+        let background = match &registered.options.mode {
+            ToolExecutionMode::Standard => None,
+            ToolExecutionMode::Background {
+                formatter,
+                scheduling,
+            } => Some((
+                formatter
+                    .clone()
+                    .unwrap_or_else(|| Arc::new(DefaultResultFormatter)),
+                scheduling
+                    .clone()
+                    .unwrap_or(FunctionResponseScheduling::WhenIdle),
+            )),
+        };
+        let plan = Plan {
+            id,
+            wire_id: fc.id,
+            name: fc.name,
+            background,
+        };
+        let dedup_key = format!("{}\u{0}{}", plan.name, fc.args);
+
+        if let Some(running) = self.tracker.find_duplicate(&dedup_key) {
+            match registered.options.duplicates {
+                DuplicatePolicy::Allow => {}
+                DuplicatePolicy::Reject => {
+                    let error = format!("duplicate of running call {running}");
+                    self.events.push(LiveEvent::ToolFailed {
+                        call_id: plan.id.clone(),
+                        name: plan.name.clone(),
+                        error: error.clone(),
+                    });
+                    self.send_final(&plan, Err(error));
+                    return;
+                }
+                DuplicatePolicy::Replace => self.replace(&running, &plan),
+            }
+        }
+
+        self.events.push(LiveEvent::ToolStarted {
+            call_id: plan.id.clone(),
+            name: plan.name.clone(),
+            args: fc.args.clone(),
+            background: plan.background.is_some(),
+        });
+        if let Some((formatter, _)) = &plan.background {
+            // The ack: at once, before the call is even spawned. Vertex refuses
+            // `willContinue`, so there a background call gets its one final response only.
+            if self.backend == Backend::DeveloperApi {
+                self.send(FunctionResponse {
+                    id: plan.wire_id.clone(),
+                    name: plan.name.clone(),
+                    response: formatter.format_running(&plan.name, &fc.args),
+                    scheduling: Some(FunctionResponseScheduling::Silent),
+                    will_continue: Some(true),
+                    ..Default::default()
+                });
+                Metrics::inc(&self.metrics.tool_acks);
+                self.events.push(LiveEvent::ToolAcked {
+                    call_id: plan.id.clone(),
+                    name: plan.name.clone(),
+                });
+            }
+        }
+        self.spawn(plan, registered, fc.args, dedup_key);
+    }
+
+    /// Stops a running call replaced by a duplicate: the model gets a final, silent
+    /// "cancelled" response for it so the call is closed on its side too.
+    fn replace(&self, running: &str, plan: &Plan) {
+        for c in self.tracker.cancel(&[running.to_owned()]) {
+            Metrics::inc(&self.metrics.cancellations);
+            let formatter = self.formatter_of(&c.name);
+            let payload = formatter.format_cancelled(&c.call_id);
+            self.send(FunctionResponse {
+                id: Some(c.call_id.clone()).filter(|id| !id.starts_with("local-")),
+                name: c.name.clone(),
+                response: payload.clone(),
+                scheduling: Some(FunctionResponseScheduling::Silent),
+                will_continue: (self.backend == Backend::DeveloperApi && plan.background.is_some())
+                    .then_some(false),
+                ..Default::default()
+            });
+            self.events.push(LiveEvent::ToolCancelled {
+                call_id: c.call_id,
+                name: c.name,
+                payload,
+                reason: CancelReason::Replaced,
+            });
+        }
+    }
+
+    fn spawn(&self, plan: Plan, registered: Registered, args: Value, dedup_key: String) {
+        let token = CancellationToken::new();
+        let lane = self.clone();
+        let progress_plan = plan.clone();
+        let progress_lane = self.clone();
+        let progress = Arc::new(move |value: Value| progress_lane.progress(&progress_plan, value));
+        let ctx = ToolContext::new(plan.id.as_str(), plan.name.as_str(), token.clone())
+            .with_progress(progress);
+        let timeout = registered.options.effective_timeout();
+        let span = tracing::info_span!("tool_call", call_id = %plan.id, tool = %plan.name, background = plan.background.is_some());
+        let id = plan.id.clone();
+        let name = plan.name.clone();
+        let task = async move {
+            let started = Instant::now();
+            let call = AssertUnwindSafe(registered.tool.call(args, ctx)).catch_unwind();
+            let outcome = match timeout {
+                Some(limit) => match tokio::time::timeout(limit, call).await {
+                    Ok(r) => Some(r),
+                    Err(_) => None,
+                },
+                None => Some(call.await),
+            };
+            let outcome = match outcome {
+                None => Err(format!("timed out after {:?}", timeout.unwrap_or_default())),
+                Some(Ok(Ok(v))) => Ok(v),
+                Some(Ok(Err(e))) => Err(e.0),
+                Some(Err(panic)) => Err(format!("tool panicked: {}", panic_message(&panic))),
+            };
+            if !lane.tracker.remove(&plan.id) {
+                tracing::debug!("result after cancellation dropped");
+                Metrics::inc(&lane.metrics.late_results_dropped);
+                return;
+            }
+            match &outcome {
+                Ok(result) => lane.events.push(LiveEvent::ToolCompleted {
+                    call_id: plan.id.clone(),
+                    name: plan.name.clone(),
+                    result: result.clone(),
+                    elapsed: started.elapsed(),
+                }),
+                Err(error) => {
+                    tracing::warn!(%error, "tool failed");
+                    lane.events.push(LiveEvent::ToolFailed {
+                        call_id: plan.id.clone(),
+                        name: plan.name.clone(),
+                        error: error.clone(),
+                    })
+                }
+            }
+            lane.send_final(&plan, outcome);
+        }
+        .instrument(span);
+        self.tracker.spawn(id, name, dedup_key, token, task);
+    }
+
+    fn progress(&self, plan: &Plan, value: Value) -> bool {
+        if !self.tracker.is_active(&plan.id) {
+            return false;
+        }
+        if let Some((formatter, _)) = &plan.background {
+            if self.backend == Backend::DeveloperApi {
+                self.send(FunctionResponse {
+                    id: plan.wire_id.clone(),
+                    name: plan.name.clone(),
+                    response: formatter.format_progress(&plan.name, &value),
+                    scheduling: Some(FunctionResponseScheduling::Silent),
+                    will_continue: Some(true),
+                    ..Default::default()
+                });
+                Metrics::inc(&self.metrics.tool_progress);
+            }
+        }
+        self.events.push(LiveEvent::ToolProgress {
+            call_id: plan.id.clone(),
+            name: plan.name.clone(),
+            progress: value,
+        });
+        true
+    }
+
+    fn send_final(&self, plan: &Plan, outcome: Result<Value, String>) {
+        let response = match &plan.background {
+            Some((formatter, scheduling)) => FunctionResponse {
+                id: plan.wire_id.clone(),
+                name: plan.name.clone(),
+                response: formatter
+                    .format_result(&plan.name, outcome.as_ref().map_err(String::as_str)),
+                scheduling: Some(scheduling.clone()),
+                will_continue: (self.backend == Backend::DeveloperApi).then_some(false),
+                ..Default::default()
+            },
+            None => FunctionResponse {
+                id: plan.wire_id.clone(),
+                name: plan.name.clone(),
+                response: match outcome {
+                    Ok(v) => json!({ "output": v }),
+                    Err(e) => json!({ "error": e }),
+                },
+                ..Default::default()
+            },
+        };
+        Metrics::inc(&self.metrics.tool_results);
+        self.send(response);
+    }
+
+    fn send(&self, response: FunctionResponse) {
+        if let Err(mpsc::error::SendError(r)) = self.responses.send(response) {
+            Metrics::inc(&self.metrics.undelivered_results);
+            self.events.push(LiveEvent::ToolResultUndelivered {
+                call_id: r.id.unwrap_or_default(),
+                name: r.name,
+            });
+        }
+    }
+
+    /// Handles `toolCallCancellation`: the calls stop and get no response.
+    pub(crate) fn on_cancellation(&self, ids: &[String]) {
+        self.cancel(ids, CancelReason::Server);
+    }
+
+    fn cancel(&self, ids: &[String], reason: CancelReason) {
+        for c in self.tracker.cancel(ids) {
+            tracing::info!(call_id = %c.call_id, tool = %c.name, ?reason, "tool call cancelled");
+            Metrics::inc(&self.metrics.cancellations);
+            let payload = self.formatter_of(&c.name).format_cancelled(&c.call_id);
+            self.events.push(LiveEvent::ToolCancelled {
+                call_id: c.call_id,
+                name: c.name,
+                payload,
+                reason,
+            });
+        }
+    }
+
+    /// Cancels every running call because the session (or its conversation) ended.
+    pub(crate) fn cancel_all_session_ended(&self) {
+        self.cancel(&self.tracker.active_ids(), CancelReason::SessionEnded);
+    }
+
+    /// Cancels every call (end of session) and waits for all tool tasks to end.
+    pub(crate) async fn shutdown(&self) {
+        self.cancel_all_session_ended();
+        self.tracker.shutdown().await;
+    }
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned())
+}
