@@ -1,0 +1,1060 @@
+//! The scripted model: runs a [`Scenario`](super::Scenario) against what the client
+//! sends, with the Live API's turn-taking, barge-in and function-calling semantics.
+//!
+//! The engine is a plain state machine with no socket and no clock of its own: the
+//! session feeds it client events and the current (tokio) time, and drains the frames
+//! it wants sent. That keeps it testable, lets tests run it on paused time, and lets a
+//! conversation outlive its connection (session resumption moves the engine to the new
+//! connection's task).
+//!
+//! Semantics, in short (module docs of `scenario` describe the step language):
+//! * A model turn opens with the first `speak` or `call` and closes with `endTurn`
+//!   (`generationComplete`, `turnComplete` + `usageMetadata`).
+//! * While a BLOCKING call is open the script does not advance (the model is silent).
+//!   Its result is voiced inside the turn that made the call.
+//! * NON_BLOCKING results are voiced per `scheduling`: `INTERRUPT` cuts the current turn
+//!   (`interrupted`, `turnComplete`) and speaks now; `WHEN_IDLE` (the default) speaks
+//!   once no model turn is open and the user is not speaking; `SILENT` says nothing.
+//!   A voiced result is its own model turn: audio + `outputTranscription` from the
+//!   scenario's `toolResult` template, then `generationComplete` and `turnComplete`.
+//! * Barge-in (voiced audio or `activityStart` under `START_OF_ACTIVITY_INTERRUPTS`, or
+//!   any `realtimeInput.text`/`clientContent`) during an open model turn first cancels
+//!   that turn's open calls (`toolCallCancellation`), then sends `interrupted` and
+//!   `turnComplete`. The script resumes at its next `waitUserTurn`.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Bytes;
+
+use super::record::{ViolationKind, classify, kind};
+use super::scenario::{CallSpec, Compiled, Cond, Op};
+use super::tools::{Behavior, Calls, ResponseError, Rng, Scheduling};
+use super::validate::get;
+use crate::Backend;
+
+/// What the engine wants the session to do.
+#[derive(Debug)]
+pub enum Out {
+    /// Send this frame (binary), of this kind.
+    Frame(Bytes, &'static str),
+    /// Record a protocol violation.
+    Violation(ViolationKind, String),
+    /// Send a `sessionResumptionUpdate` (the session mints the handle).
+    ResumptionUpdate {
+        /// Whether the session can be resumed right now.
+        resumable: bool,
+    },
+    /// Send `goAway` and close when the time is up.
+    GoAway(Duration),
+    /// Close the connection.
+    Close(u16, String),
+}
+
+/// What the client sent, digested.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// Audio input; `voiced` when its level is above the scenario's threshold.
+    Audio {
+        /// Above the voice threshold.
+        voiced: bool,
+    },
+    /// Video input.
+    Video,
+    /// `realtimeInput.text`.
+    Text(&'a str),
+    /// `realtimeInput.activityStart`.
+    ActivityStart,
+    /// `realtimeInput.activityEnd`.
+    ActivityEnd,
+    /// `realtimeInput.audioStreamEnd`.
+    AudioStreamEnd,
+    /// `clientContent`: its user text and `turnComplete`.
+    ClientContent {
+        /// Text of the user turns.
+        text: String,
+        /// `turnComplete`.
+        turn_complete: bool,
+    },
+    /// `toolResponse.functionResponses`.
+    ToolResponses(&'a [Value]),
+    /// `contextUpdate`.
+    ContextUpdate(&'a Map<String, Value>),
+    /// Anything else.
+    Other,
+}
+
+/// The parts of `setup` the model acts on.
+#[derive(Debug, Clone)]
+pub struct SetupInfo {
+    /// `responseModalities` is `["TEXT"]`.
+    pub text_modality: bool,
+    /// `inputAudioTranscription` present.
+    pub input_transcription: bool,
+    /// `outputAudioTranscription` present.
+    pub output_transcription: bool,
+    /// Automatic activity detection on (not `disabled`).
+    pub auto_vad: bool,
+    /// `activityHandling` is not `NO_INTERRUPTION`.
+    pub barge_in: bool,
+    /// Declared functions and their behavior.
+    pub declared: Vec<(String, Behavior)>,
+    /// `sessionResumption` present; `Some(true)` when `transparent`.
+    pub resumption: Option<bool>,
+    /// The handle to resume, if any.
+    pub handle: Option<String>,
+    /// The model name.
+    pub model: String,
+}
+
+fn behavior_of(v: Option<&Value>, default_blocking: bool) -> Behavior {
+    match v {
+        Some(Value::String(s)) if s == "BLOCKING" => Behavior::Blocking,
+        Some(Value::String(s)) if s == "NON_BLOCKING" => Behavior::NonBlocking,
+        Some(Value::Number(n)) if n.as_u64() == Some(1) => Behavior::Blocking,
+        Some(Value::Number(n)) if n.as_u64() == Some(2) => Behavior::NonBlocking,
+        _ if default_blocking => Behavior::Blocking,
+        _ => Behavior::NonBlocking,
+    }
+}
+
+fn declared_functions(tools: Option<&Value>, default_blocking: bool) -> Vec<(String, Behavior)> {
+    let mut out = Vec::new();
+    for tool in tools.and_then(Value::as_array).into_iter().flatten() {
+        let Some(tool) = tool.as_object() else { continue };
+        for decl in get(tool, "functionDeclarations")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let Some(decl) = decl.as_object() else { continue };
+            if let Some(name) = get(decl, "name").and_then(Value::as_str) {
+                out.push((name.to_string(), behavior_of(get(decl, "behavior"), default_blocking)));
+            }
+        }
+    }
+    out
+}
+
+impl SetupInfo {
+    /// Reads a validated `setup` object.
+    pub fn from_setup(setup: &Map<String, Value>, default_blocking: bool) -> SetupInfo {
+        let gen_cfg = get(setup, "generationConfig").and_then(Value::as_object);
+        let text_modality = gen_cfg
+            .and_then(|g| get(g, "responseModalities"))
+            .and_then(Value::as_array)
+            .is_some_and(|m| {
+                m.iter().any(|x| x == "TEXT" || x == 1) && !m.iter().any(|x| x == "AUDIO" || x == 3)
+            });
+        let ric = get(setup, "realtimeInputConfig").and_then(Value::as_object);
+        let auto_vad = !ric
+            .and_then(|r| get(r, "automaticActivityDetection"))
+            .and_then(Value::as_object)
+            .and_then(|a| get(a, "disabled"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let barge_in = !ric
+            .and_then(|r| get(r, "activityHandling"))
+            .is_some_and(|h| h == "NO_INTERRUPTION" || h == 2);
+        let sr = get(setup, "sessionResumption").and_then(Value::as_object);
+        SetupInfo {
+            text_modality,
+            input_transcription: get(setup, "inputAudioTranscription").is_some(),
+            output_transcription: get(setup, "outputAudioTranscription").is_some(),
+            auto_vad,
+            barge_in,
+            declared: declared_functions(get(setup, "tools"), default_blocking),
+            resumption: sr.map(|s| get(s, "transparent").and_then(Value::as_bool).unwrap_or(false)),
+            handle: sr
+                .and_then(|s| get(s, "handle"))
+                .and_then(Value::as_str)
+                .filter(|h| !h.is_empty())
+                .map(str::to_string),
+            model: get(setup, "model").and_then(Value::as_str).unwrap_or("").to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Owner {
+    Scenario,
+    Result,
+}
+
+#[derive(Debug)]
+struct Speaking {
+    text: Arc<str>,
+    words: usize,
+    chunks: u32,
+    next: u32,
+    next_at: Instant,
+}
+
+#[derive(Debug)]
+enum Act {
+    Speaking(Speaking),
+    Delay(Instant),
+}
+
+#[derive(Debug)]
+enum Synth {
+    Speak(Arc<str>, u32),
+    EndTurn,
+}
+
+/// The conversation state of one logical session (survives resumption).
+#[derive(Debug)]
+pub struct Engine {
+    sc: Arc<Compiled>,
+    backend: Backend,
+    session_id: Arc<str>,
+    /// What setup asked for.
+    pub setup: SetupInfo,
+    rng: Rng,
+    pc: usize,
+    done: bool,
+    act: Option<Act>,
+    synthetic: VecDeque<Synth>,
+    turn_open: bool,
+    owner: Owner,
+    turn_no: u64,
+    idle_results: VecDeque<Arc<str>>,
+    calls: Calls,
+    last_call_ids: Vec<String>,
+    audio_chunk_counter: usize,
+    // user side
+    user_speaking: bool,
+    last_voiced: Option<Instant>,
+    audio_in_turn: bool,
+    turn_text: String,
+    user_turn_latch: bool,
+    last_input: &'static str,
+    last_user_text: String,
+    last_turn_had_audio: bool,
+    resp_latch: VecDeque<String>,
+    // accounting
+    context_tokens: u64,
+    response_tokens: u64,
+    /// Close 1008 on a function response for an unknown/closed/cancelled id.
+    pub strict_tool_responses: bool,
+    /// Frames and actions for the session to carry out.
+    pub out: Vec<Out>,
+}
+
+const BUDGET: u32 = 512;
+
+impl Engine {
+    /// A new conversation.
+    pub fn new(sc: Arc<Compiled>, backend: Backend, session_id: Arc<str>, setup: SetupInfo) -> Self {
+        Engine {
+            sc,
+            backend,
+            session_id,
+            setup,
+            rng: Rng::new(),
+            pc: 0,
+            done: false,
+            act: None,
+            synthetic: VecDeque::new(),
+            turn_open: false,
+            owner: Owner::Scenario,
+            turn_no: 0,
+            idle_results: VecDeque::new(),
+            calls: Calls::default(),
+            last_call_ids: Vec::new(),
+            audio_chunk_counter: 0,
+            user_speaking: false,
+            last_voiced: None,
+            audio_in_turn: false,
+            turn_text: String::new(),
+            user_turn_latch: false,
+            last_input: "",
+            last_user_text: String::new(),
+            last_turn_had_audio: false,
+            resp_latch: VecDeque::new(),
+            context_tokens: 0,
+            response_tokens: 0,
+            strict_tool_responses: false,
+            out: Vec::new(),
+        }
+    }
+
+    /// The function calls of this conversation.
+    #[cfg(test)]
+    pub fn calls(&self) -> &Calls {
+        &self.calls
+    }
+
+    /// Can the session be resumed right now (no model turn, no open call)?
+    pub fn resumable(&self) -> bool {
+        !self.turn_open && !self.calls.any_open()
+    }
+
+    /// A new connection resumed this conversation with a (possibly different) setup.
+    pub fn resume_with(&mut self, setup: SetupInfo) {
+        self.setup = setup;
+    }
+
+    /// The connection went away: a model turn in progress is lost (nobody heard it),
+    /// open calls stay open.
+    pub fn on_detach(&mut self) {
+        if self.turn_open {
+            self.turn_open = false;
+            self.act = None;
+            self.synthetic.clear();
+            if self.owner == Owner::Scenario {
+                self.skip_to_turn_boundary();
+            }
+        }
+        self.user_speaking = false;
+        self.last_voiced = None;
+    }
+
+    fn frame(&mut self, bytes: impl Into<Bytes>, kind: &'static str) {
+        self.out.push(Out::Frame(bytes.into(), kind));
+    }
+
+    fn violation(&mut self, kind: ViolationKind, detail: String) {
+        self.out.push(Out::Violation(kind, detail));
+    }
+
+    // --------------------------------------------------------------------------------
+    // Client events
+    // --------------------------------------------------------------------------------
+
+    /// Digests one client message of `msg_kind`.
+    pub fn on_event(&mut self, ev: Event<'_>, msg_kind: &'static str, now: Instant) {
+        let mut text_for_wait: Option<&str> = None;
+        match ev {
+            Event::Audio { voiced } => {
+                self.audio_in_turn = true;
+                if voiced && self.setup.auto_vad {
+                    if !self.user_speaking {
+                        self.user_speaking = true;
+                        if self.setup.barge_in {
+                            self.barge_in();
+                        }
+                    }
+                    self.last_voiced = Some(now);
+                }
+            }
+            Event::Video | Event::Other => {}
+            Event::ActivityStart => {
+                if self.setup.auto_vad {
+                    self.violation(
+                        ViolationKind::ActivitySignals,
+                        "activityStart sent while automatic activity detection is enabled".into(),
+                    );
+                }
+                self.user_speaking = true;
+                self.audio_in_turn = false;
+                if self.setup.barge_in {
+                    self.barge_in();
+                }
+            }
+            Event::ActivityEnd => {
+                if self.setup.auto_vad {
+                    self.violation(
+                        ViolationKind::ActivitySignals,
+                        "activityEnd sent while automatic activity detection is enabled".into(),
+                    );
+                }
+                self.end_user_turn("activityEnd");
+            }
+            Event::AudioStreamEnd => {
+                if !self.setup.auto_vad {
+                    self.violation(
+                        ViolationKind::ActivitySignals,
+                        "audioStreamEnd sent while automatic activity detection is disabled".into(),
+                    );
+                }
+                if self.audio_in_turn {
+                    self.end_user_turn("audioStreamEnd");
+                }
+            }
+            Event::Text(t) => {
+                text_for_wait = Some(t);
+                self.barge_in();
+                self.turn_text.clear();
+                self.turn_text.push_str(t);
+                self.end_user_turn("text");
+            }
+            Event::ClientContent {
+                text,
+                turn_complete,
+            } => {
+                self.barge_in();
+                if !text.is_empty() {
+                    if !self.turn_text.is_empty() {
+                        self.turn_text.push(' ');
+                    }
+                    self.turn_text.push_str(&text);
+                }
+                if turn_complete {
+                    self.end_user_turn("clientContent");
+                }
+                self.check_wait_client(msg_kind, Some(&text));
+                return;
+            }
+            Event::ToolResponses(list) => {
+                for fr in list {
+                    self.tool_response(fr, now);
+                }
+            }
+            Event::ContextUpdate(cu) => {
+                if let Some(tools) = get(cu, "tools").and_then(Value::as_object) {
+                    let list = get(tools, "tools");
+                    self.setup.declared = declared_functions(list, self.sc.default_blocking);
+                }
+            }
+        }
+        self.check_wait_client(msg_kind, text_for_wait);
+    }
+
+    fn check_wait_client(&mut self, msg_kind: &'static str, text: Option<&str>) {
+        if self.done || self.calls.blocking_open() {
+            return;
+        }
+        if let Some(Op::WaitClient {
+            kind,
+            text_contains,
+        }) = self.sc.ops.get(self.pc)
+        {
+            let kind_ok = kind
+                .as_deref()
+                .is_none_or(|k| msg_kind == k || msg_kind.starts_with(&format!("{k}.")));
+            let text_ok = text_contains
+                .as_deref()
+                .is_none_or(|t| text.is_some_and(|x| x.to_lowercase().contains(t)));
+            if kind_ok && text_ok {
+                self.advance();
+            }
+        }
+    }
+
+    fn end_user_turn(&mut self, how: &'static str) {
+        self.user_speaking = false;
+        self.last_voiced = None;
+        self.last_input = how;
+        self.last_turn_had_audio = self.audio_in_turn;
+        self.audio_in_turn = false;
+        if !self.turn_text.is_empty() {
+            self.last_user_text = std::mem::take(&mut self.turn_text);
+        } else if how != "text" && how != "clientContent" {
+            self.last_user_text.clear();
+        }
+        self.context_tokens += if self.last_turn_had_audio { 64 } else { 8 };
+        self.user_turn_latch = true;
+    }
+
+    fn barge_in(&mut self) {
+        if self.turn_open {
+            self.interrupt(true);
+        }
+    }
+
+    /// Cuts the open model turn: cancellation of its open calls (when `cancel`), then
+    /// `interrupted` and `turnComplete`.
+    fn interrupt(&mut self, cancel: bool) {
+        if cancel {
+            let ids = self.calls.cancel_turn(self.turn_no);
+            if !ids.is_empty() {
+                let msg = serde_json::json!({"toolCallCancellation": {"ids": ids}}).to_string();
+                self.frame(msg, kind::TOOL_CALL_CANCELLATION);
+            }
+        }
+        self.frame(
+            Bytes::from_static(br#"{"serverContent":{"interrupted":true}}"#),
+            kind::INTERRUPTED,
+        );
+        self.frame(
+            Bytes::from_static(br#"{"serverContent":{"turnComplete":true}}"#),
+            kind::TURN_COMPLETE,
+        );
+        self.turn_open = false;
+        self.act = None;
+        self.synthetic.clear();
+        if self.owner == Owner::Scenario {
+            self.skip_to_turn_boundary();
+        }
+        self.resumption_update();
+    }
+
+    fn skip_to_turn_boundary(&mut self) {
+        let ops = &self.sc.ops;
+        match ops
+            .iter()
+            .skip(self.pc)
+            .position(|op| matches!(op, Op::WaitUserTurn))
+        {
+            Some(i) => self.pc += i,
+            None if self.sc.repeat => self.pc = 0,
+            None => self.done = true,
+        }
+    }
+
+    fn tool_response(&mut self, fr: &Value, now: Instant) {
+        let _ = now;
+        let Some(fr) = fr.as_object() else { return };
+        let id = get(fr, "id").and_then(Value::as_str);
+        let name = get(fr, "name").and_then(Value::as_str);
+        let will_continue = get(fr, "willContinue").and_then(Value::as_bool).unwrap_or(false);
+        let scheduling = get(fr, "scheduling").map_or(Scheduling::WhenIdle, Scheduling::from_wire);
+        if id.is_none_or(str::is_empty) && self.backend == Backend::DeveloperApi {
+            self.violation(
+                ViolationKind::MissingCallId,
+                format!("function response without an id (name {name:?}); the Developer API requires one"),
+            );
+            return;
+        }
+        match self.calls.respond(id, name, will_continue) {
+            Ok(call) => {
+                self.resp_latch.push_back(call.name.clone());
+                let summary = summarize(get(fr, "response"));
+                let text: Arc<str> = self
+                    .sc
+                    .tool_result
+                    .text
+                    .replace("{name}", &call.name)
+                    .replace("{response}", &summary)
+                    .into();
+                self.context_tokens += 16;
+                match (call.behavior, scheduling) {
+                    (Behavior::Blocking, _) if call.responses == 1 => {
+                        if self.turn_open && self.owner == Owner::Scenario {
+                            self.synthetic.push_back(Synth::Speak(text, self.sc.tool_result.ms));
+                        } else {
+                            self.idle_results.push_back(text);
+                        }
+                    }
+                    (Behavior::Blocking, _) | (_, Scheduling::WhenIdle) => {
+                        self.idle_results.push_back(text)
+                    }
+                    (Behavior::NonBlocking, Scheduling::Silent) => {}
+                    (Behavior::NonBlocking, Scheduling::Interrupt) => {
+                        if self.turn_open {
+                            self.interrupt(false);
+                        }
+                        self.start_result_turn(text);
+                    }
+                }
+                if !self.turn_open && !self.calls.any_open() {
+                    self.resumption_update();
+                }
+            }
+            Err(e) => {
+                let (kind, detail) = match e {
+                    ResponseError::UnknownId(id) => (
+                        ViolationKind::UnknownCallId,
+                        format!("function response for unknown call id {id:?}"),
+                    ),
+                    ResponseError::AlreadyClosed(id) => (
+                        ViolationKind::ClosedCallId,
+                        format!("function response for call {id:?}, already closed (willContinue was false)"),
+                    ),
+                    ResponseError::Cancelled(id) => (
+                        ViolationKind::CancelledCallId,
+                        format!("function response for call {id:?}, which the server cancelled"),
+                    ),
+                    ResponseError::NoMatch(name) => (
+                        ViolationKind::MissingCallId,
+                        format!("function response without an id matches no open call (name {name:?})"),
+                    ),
+                };
+                self.violation(kind, detail);
+                if self.strict_tool_responses {
+                    self.out
+                        .push(Out::Close(1008, "Requested entity was not found.".to_string()));
+                }
+            }
+        }
+    }
+
+    // --------------------------------------------------------------------------------
+    // Model output
+    // --------------------------------------------------------------------------------
+
+    fn resumption_update(&mut self) {
+        if self.setup.resumption.is_some() {
+            let resumable = self.resumable();
+            self.out.push(Out::ResumptionUpdate { resumable });
+        }
+    }
+
+    fn open_turn(&mut self, owner: Owner) {
+        if !self.turn_open {
+            self.turn_open = true;
+            self.owner = owner;
+            self.turn_no += 1;
+            self.response_tokens = 0;
+            self.resumption_update();
+        }
+    }
+
+    fn start_result_turn(&mut self, text: Arc<str>) {
+        self.open_turn(Owner::Result);
+        self.synthetic.push_back(Synth::Speak(text, self.sc.tool_result.ms));
+        self.synthetic.push_back(Synth::EndTurn);
+    }
+
+    fn start_speaking(&mut self, text: Arc<str>, ms: u32, now: Instant) {
+        let chunks = ms.div_ceil(self.sc.audio.chunk_ms).max(1);
+        let words = text.split_whitespace().count();
+        self.act = Some(Act::Speaking(Speaking {
+            text,
+            words,
+            chunks,
+            next: 0,
+            next_at: now,
+        }));
+    }
+
+    /// Emits chunk `i` of an utterance.
+    fn speak_chunk(&mut self, s_text: &str, words: usize, i: u32, chunks: u32) {
+        let w0 = (i as usize * words) / chunks as usize;
+        let w1 = ((i as usize + 1) * words) / chunks as usize;
+        let piece = |lead: bool| {
+            let mut t = String::new();
+            for (n, w) in s_text.split_whitespace().skip(w0).take(w1 - w0).enumerate() {
+                if n > 0 || lead {
+                    t.push(' ');
+                }
+                t.push_str(w);
+            }
+            t
+        };
+        if self.setup.text_modality {
+            if w1 > w0 {
+                let mut m = String::with_capacity(64 + s_text.len());
+                m.push_str(r#"{"serverContent":{"modelTurn":{"#);
+                if self.backend == Backend::VertexAi {
+                    m.push_str(r#""role":"model","#);
+                }
+                m.push_str(r#""parts":[{"text":"#);
+                json_str(&mut m, &piece(w0 > 0));
+                m.push_str("}]}}}");
+                self.frame(m, kind::MODEL_TURN);
+            }
+            self.response_tokens += (w1 - w0) as u64 * 2;
+        } else {
+            let frame = self
+                .sc
+                .frames(self.backend)
+                .frame(self.audio_chunk_counter);
+            self.audio_chunk_counter = self.audio_chunk_counter.wrapping_add(1);
+            self.frame(frame, kind::MODEL_TURN);
+            if self.setup.output_transcription && w1 > w0 {
+                let mut m = String::with_capacity(64 + s_text.len());
+                m.push_str(r#"{"serverContent":{"outputTranscription":{"text":"#);
+                json_str(&mut m, &piece(w0 > 0));
+                m.push_str("}}}");
+                self.frame(m, kind::OUTPUT_TRANSCRIPTION);
+            }
+            self.response_tokens += (self.sc.audio.chunk_ms as u64 * 32).div_ceil(1000);
+        }
+    }
+
+    fn end_turn(&mut self) {
+        self.frame(
+            Bytes::from_static(br#"{"serverContent":{"generationComplete":true}}"#),
+            kind::GENERATION_COMPLETE,
+        );
+        let prompt = self.context_tokens;
+        let resp = self.response_tokens.max(1);
+        let modality = if self.setup.text_modality { "TEXT" } else { "AUDIO" };
+        let msg = match self.backend {
+            Backend::DeveloperApi => format!(
+                r#"{{"serverContent":{{"turnComplete":true}},"usageMetadata":{{"promptTokenCount":{prompt},"responseTokenCount":{resp},"totalTokenCount":{},"promptTokensDetails":[{{"modality":"TEXT","tokenCount":{prompt}}}],"responseTokensDetails":[{{"modality":"{modality}","tokenCount":{resp}}}]}}}}"#,
+                prompt + resp
+            ),
+            Backend::VertexAi => format!(
+                r#"{{"serverContent":{{"turnComplete":true}},"usageMetadata":{{"promptTokenCount":{prompt},"candidatesTokenCount":{resp},"totalTokenCount":{},"trafficType":"ON_DEMAND","promptTokensDetails":[{{"modality":"TEXT","tokenCount":{prompt}}}],"candidatesTokensDetails":[{{"modality":"{modality}","tokenCount":{resp}}}]}}}}"#,
+                prompt + resp
+            ),
+        };
+        self.context_tokens += resp;
+        self.frame(msg, kind::TURN_COMPLETE);
+        self.turn_open = false;
+        self.resumption_update();
+    }
+
+    fn issue_calls(&mut self, specs: &[CallSpec]) {
+        let mut chosen: Vec<(&CallSpec, Behavior)> = Vec::with_capacity(specs.len());
+        for spec in specs {
+            let declared = self
+                .setup
+                .declared
+                .iter()
+                .find(|(n, _)| *n == spec.name)
+                .map(|(_, b)| *b);
+            match declared {
+                Some(b) => chosen.push((spec, b)),
+                None if spec.force => chosen.push((
+                    spec,
+                    if self.sc.default_blocking {
+                        Behavior::Blocking
+                    } else {
+                        Behavior::NonBlocking
+                    },
+                )),
+                None => {}
+            }
+        }
+        if chosen.is_empty() {
+            return;
+        }
+        self.open_turn(Owner::Scenario);
+        self.last_call_ids.clear();
+        let mut calls = Vec::with_capacity(chosen.len());
+        for (spec, behavior) in chosen {
+            let id = self.rng.call_id(self.backend);
+            self.calls
+                .issue(id.clone(), spec.name.clone(), behavior, self.turn_no);
+            self.last_call_ids.push(id.clone());
+            calls.push(serde_json::json!({"id": id, "name": spec.name, "args": spec.args}));
+        }
+        let msg = serde_json::json!({"toolCall": {"functionCalls": calls}}).to_string();
+        self.frame(msg, kind::TOOL_CALL);
+        self.response_tokens += 8;
+    }
+
+    fn eval(&self, c: &Cond) -> bool {
+        match c {
+            Cond::TextContains(t) => self
+                .last_user_text
+                .to_lowercase()
+                .contains(&t.to_lowercase()),
+            Cond::InputWas(k) => self.last_input == k,
+            Cond::Declared(n) => self.setup.declared.iter().any(|(d, _)| d == n),
+            Cond::Not(c) => !self.eval(c),
+            Cond::Any(cs) => cs.iter().any(|c| self.eval(c)),
+            Cond::All(cs) => cs.iter().all(|c| self.eval(c)),
+        }
+    }
+
+    fn render(&self, v: &Value) -> Value {
+        match v {
+            Value::String(s) if s.contains("{{") => Value::String(
+                s.replace("{{lastCallId}}", self.last_call_ids.first().map_or("", |s| s))
+                    .replace("{{sessionId}}", &self.session_id)
+                    .replace("{{userText}}", &self.last_user_text),
+            ),
+            Value::Array(a) => Value::Array(a.iter().map(|x| self.render(x)).collect()),
+            Value::Object(o) => {
+                Value::Object(o.iter().map(|(k, x)| (k.clone(), self.render(x))).collect())
+            }
+            other => other.clone(),
+        }
+    }
+
+    fn advance(&mut self) {
+        self.pc += 1;
+        if self.pc >= self.sc.ops.len() {
+            if self.sc.repeat {
+                self.pc = 0;
+            } else {
+                self.done = true;
+            }
+        }
+    }
+
+    fn vad_deadline(&self) -> Option<Instant> {
+        if self.setup.auto_vad && self.user_speaking {
+            self.last_voiced
+                .map(|t| t + Duration::from_millis(self.sc.turn_detection.silence_ms))
+        } else {
+            None
+        }
+    }
+
+    /// Runs the model until it has to wait; returns when to call again (None: only
+    /// when the client sends something).
+    pub fn poll(&mut self, now: Instant) -> Option<Instant> {
+        let mut budget = BUDGET;
+        let sc = self.sc.clone();
+        loop {
+            budget -= 1;
+            if budget == 0 {
+                return Some(now);
+            }
+            let vad = self.vad_deadline();
+            if let Some(t) = vad
+                && t <= now
+            {
+                self.end_user_turn("audio");
+                continue;
+            }
+            let min = |a: Instant| Some(vad.map_or(a, |v| v.min(a)));
+            // 1. Whatever is in progress.
+            match &mut self.act {
+                Some(Act::Speaking(s)) => {
+                    if s.next_at > now {
+                        return min(s.next_at);
+                    }
+                    let (text, words, i, chunks) = (s.text.clone(), s.words, s.next, s.chunks);
+                    s.next += 1;
+                    s.next_at += sc.chunk_interval();
+                    if s.next >= s.chunks {
+                        self.act = None;
+                    }
+                    self.speak_chunk(&text, words, i, chunks);
+                    continue;
+                }
+                Some(Act::Delay(until)) => {
+                    if *until > now {
+                        return min(*until);
+                    }
+                    self.act = None;
+                    continue;
+                }
+                None => {}
+            }
+            // 2. The rest of a result turn, or a blocking call's result.
+            if let Some(s) = self.synthetic.pop_front() {
+                match s {
+                    Synth::Speak(text, ms) => {
+                        if self.turn_open {
+                            self.start_speaking(text, ms, now);
+                        }
+                    }
+                    Synth::EndTurn => {
+                        if self.turn_open {
+                            self.end_turn();
+                        }
+                    }
+                }
+                continue;
+            }
+            // 3. Results waiting for the model and the user to be idle.
+            if !self.turn_open && !self.user_speaking {
+                if let Some(text) = self.idle_results.pop_front() {
+                    self.start_result_turn(text);
+                    continue;
+                }
+            }
+            // 4. The script.
+            if self.done || self.calls.blocking_open() {
+                return vad;
+            }
+            let Some(op) = sc.ops.get(self.pc) else {
+                self.done = true;
+                return vad;
+            };
+            match op {
+                Op::WaitUserTurn => {
+                    if !self.user_turn_latch {
+                        return vad;
+                    }
+                    self.user_turn_latch = false;
+                    self.advance();
+                }
+                Op::WaitToolResponse(name) => {
+                    let pos = self
+                        .resp_latch
+                        .iter()
+                        .position(|n| name.as_ref().is_none_or(|w| w == n));
+                    match pos {
+                        Some(p) => {
+                            self.resp_latch.remove(p);
+                            self.advance();
+                        }
+                        None => return vad,
+                    }
+                }
+                Op::WaitClient { .. } => return vad,
+                Op::Delay(d) => {
+                    self.act = Some(Act::Delay(now + *d));
+                    self.advance();
+                }
+                Op::InputTranscription(t) => {
+                    if self.setup.input_transcription && self.last_turn_had_audio {
+                        let mut m = String::with_capacity(64 + t.len());
+                        m.push_str(r#"{"serverContent":{"inputTranscription":{"text":"#);
+                        json_str(&mut m, t);
+                        m.push_str(r#","finished":true}}}"#);
+                        self.frame(m, kind::INPUT_TRANSCRIPTION);
+                    }
+                    self.advance();
+                }
+                Op::Speak { ms, text } => {
+                    self.open_turn(Owner::Scenario);
+                    self.start_speaking(text.clone(), *ms, now);
+                    self.advance();
+                }
+                Op::Call(specs) => {
+                    self.issue_calls(specs);
+                    self.advance();
+                }
+                Op::EndTurn => {
+                    if self.turn_open {
+                        self.end_turn();
+                    } else {
+                        // A turn with no output (e.g. all calls skipped) still ends.
+                        self.open_turn(Owner::Scenario);
+                        self.end_turn();
+                    }
+                    self.advance();
+                }
+                Op::Emit(v) => {
+                    let v = self.render(v);
+                    let k = classify(&v);
+                    self.frame(v.to_string(), k);
+                    self.advance();
+                }
+                Op::JumpUnless(c, target) => {
+                    if self.eval(c) {
+                        self.advance();
+                    } else {
+                        self.pc = *target;
+                        if self.pc >= sc.ops.len() {
+                            self.pc -= 1;
+                            self.advance();
+                        }
+                    }
+                }
+                Op::Jump(target) => {
+                    self.pc = *target;
+                    if self.pc >= sc.ops.len() {
+                        self.pc -= 1;
+                        self.advance();
+                    }
+                }
+                Op::GoAway(d) => {
+                    self.out.push(Out::GoAway(*d));
+                    self.advance();
+                }
+                Op::Close(code, reason) => {
+                    self.out.push(Out::Close(*code, reason.clone()));
+                    self.advance();
+                    return vad;
+                }
+            }
+        }
+    }
+}
+
+/// A short rendering of a function response for the spoken result.
+fn summarize(v: Option<&Value>) -> String {
+    let v = match v {
+        Some(Value::Object(o)) => o
+            .get("output")
+            .or_else(|| o.get("result"))
+            .unwrap_or(&Value::Null),
+        _ => &Value::Null,
+    };
+    let mut s = match v {
+        Value::Null => String::from("done"),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    if s.len() > 60 {
+        let mut end = 60;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+    }
+    s
+}
+
+/// Appends `s` as a JSON string literal.
+pub fn json_str(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                use std::fmt::Write as _;
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::emulator::Scenario;
+    use serde_json::json;
+
+    fn setup(v: Value) -> SetupInfo {
+        SetupInfo::from_setup(v.as_object().unwrap(), true)
+    }
+
+    fn engine(sc: &str, s: Value) -> Engine {
+        let sc = Scenario::from_json(sc).unwrap();
+        Engine::new(sc.0, Backend::DeveloperApi, "sid".into(), setup(s))
+    }
+
+    fn kinds(e: &mut Engine) -> Vec<&'static str> {
+        e.out
+            .drain(..)
+            .filter_map(|o| match o {
+                Out::Frame(_, k) => Some(k),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn run_until_quiet(e: &mut Engine, mut now: Instant) -> Instant {
+        while let Some(t) = e.poll(now) {
+            now = t.max(now);
+        }
+        now
+    }
+
+    #[test]
+    fn json_escaping() {
+        let mut s = String::new();
+        json_str(&mut s, "a\"b\\c\nd\u{1}é");
+        assert_eq!(s, r#""a\"b\\c\nd\u0001é""#);
+        let v: Value = serde_json::from_str(&s).unwrap();
+        assert_eq!(v, "a\"b\\c\nd\u{1}é");
+    }
+
+    #[test]
+    fn setup_parsing_accepts_snake_case() {
+        let s = setup(json!({"model": "models/m",
+            "generation_config": {"response_modalities": ["TEXT"]},
+            "realtime_input_config": {"automatic_activity_detection": {"disabled": true}, "activity_handling": "NO_INTERRUPTION"},
+            "session_resumption": {}, "output_audio_transcription": {},
+            "tools": [{"function_declarations": [{"name": "a", "behavior": "NON_BLOCKING"}, {"name": "b"}]}]}));
+        assert!(s.text_modality && !s.auto_vad && !s.barge_in && s.output_transcription);
+        assert_eq!(s.resumption, Some(false));
+        assert_eq!(s.declared, vec![("a".into(), Behavior::NonBlocking), ("b".into(), Behavior::Blocking)]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn text_turn_with_nonblocking_call() {
+        let mut e = engine(
+            r#"{"steps":[{"waitUserTurn":{}},{"speak":{"ms":300,"text":"one two three"}},
+                {"call":{"name":"search","args":{"q":1}}},{"endTurn":{}}]}"#,
+            json!({"model":"models/m","outputAudioTranscription":{},
+                   "tools":[{"functionDeclarations":[{"name":"search","behavior":"NON_BLOCKING"}]}]}),
+        );
+        let now = Instant::now();
+        assert_eq!(e.poll(now), None);
+        e.on_event(Event::Text("hi"), kind::TEXT, now);
+        run_until_quiet(&mut e, now);
+        let k = kinds(&mut e);
+        assert_eq!(
+            k,
+            vec![
+                kind::MODEL_TURN, kind::OUTPUT_TRANSCRIPTION,
+                kind::MODEL_TURN, kind::OUTPUT_TRANSCRIPTION,
+                kind::MODEL_TURN, kind::OUTPUT_TRANSCRIPTION,
+                kind::TOOL_CALL, kind::GENERATION_COMPLETE, kind::TURN_COMPLETE
+            ]
+        );
+        assert!(e.calls().any_open());
+    }
+}

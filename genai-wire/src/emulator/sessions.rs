@@ -1,0 +1,551 @@
+//! The table of sessions and the per-session shared state that tests observe and
+//! control: recording, violations, connections, the parked conversation of a detached
+//! session, and the command channel into the connection task.
+//!
+//! Locking: the registry's map is touched only when a connection starts, resumes or
+//! ends, and when a test lists sessions. Everything per message goes through the
+//! session's own mutex, which only its connection task and an observing test ever take,
+//! so there is no global lock on the hot path.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Bytes;
+
+use super::engine::Engine;
+use super::record::{
+    CloseRecord, ConnectionRecord, Direction, Frame, RecordMode, Violation, ViolationKind,
+    kind, write_transcript,
+};
+use super::resume;
+use crate::Backend;
+
+/// The id of a logical session (a UUID; on Vertex it is also the `sessionId` sent in
+/// `setupComplete`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SessionId(pub(crate) Arc<str>);
+
+impl SessionId {
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for SessionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A command from the control handle to a connection task.
+#[derive(Debug)]
+pub(crate) enum Command {
+    Drop,
+    Close(u16, String),
+    StallPongs(Duration),
+    GoAway(Duration),
+    Inject { bytes: Bytes, text: bool },
+}
+
+/// A wait that ran out of time.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("timed out after {after:?} waiting for {what}; session {session} has: {summary}")]
+pub struct WaitTimeout {
+    /// What was awaited.
+    pub what: String,
+    /// How long.
+    pub after: Duration,
+    /// The session.
+    pub session: String,
+    /// The frame kinds recorded so far, for the failure message.
+    pub summary: String,
+}
+
+#[derive(Default)]
+pub(crate) struct Rec {
+    pub frames: Vec<Frame>,
+    pub violations: Vec<Violation>,
+    pub conns: Vec<ConnectionRecord>,
+    pub cmd: Option<mpsc::UnboundedSender<Command>>,
+}
+
+#[derive(Default)]
+pub(crate) struct Park {
+    pub attached: bool,
+    pub engine: Option<Box<Engine>>,
+    pub detached_at: Option<Instant>,
+    pub finished: bool,
+}
+
+/// Shared state of one logical session.
+pub(crate) struct SessionShared {
+    pub id: SessionId,
+    pub order: u64,
+    pub started: Instant,
+    pub mode: RecordMode,
+    pub secret: u64,
+    pub handle_seq: AtomicU64,
+    pub handles_valid_from: AtomicU64,
+    pub backend: Mutex<Backend>,
+    rec: Mutex<Rec>,
+    pub park: Mutex<Park>,
+    version: watch::Sender<u64>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl SessionShared {
+    pub fn new(id: Arc<str>, order: u64, mode: RecordMode, secret: u64, backend: Backend) -> Self {
+        SessionShared {
+            id: SessionId(id),
+            order,
+            started: Instant::now(),
+            mode,
+            secret,
+            handle_seq: AtomicU64::new(0),
+            handles_valid_from: AtomicU64::new(1),
+            backend: Mutex::new(backend),
+            rec: Mutex::new(Rec::default()),
+            park: Mutex::new(Park::default()),
+            version: watch::channel(0).0,
+        }
+    }
+
+    pub fn rec(&self) -> MutexGuard<'_, Rec> {
+        lock(&self.rec)
+    }
+
+    fn bump(&self) {
+        self.version.send_modify(|v| *v += 1);
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        Instant::now().saturating_duration_since(self.started)
+    }
+
+    /// Records a frame (no-op under `RecordMode::Off`).
+    pub fn record(&self, conn: u32, dir: Direction, kind: &'static str, raw: &Bytes, binary: bool) {
+        if self.mode == RecordMode::Off {
+            return;
+        }
+        let frame = Frame {
+            conn,
+            dir,
+            at: self.elapsed(),
+            kind,
+            len: raw.len(),
+            binary,
+            raw: if self.mode == RecordMode::Full {
+                raw.clone()
+            } else {
+                Bytes::new()
+            },
+        };
+        self.rec().frames.push(frame);
+        self.bump();
+    }
+
+    pub fn violation(&self, conn: u32, kind: ViolationKind, detail: String) {
+        tracing::debug!(session = %self.id, ?kind, %detail, "protocol violation");
+        self.rec().violations.push(Violation {
+            conn,
+            at: self.elapsed(),
+            kind,
+            detail,
+        });
+        self.bump();
+    }
+
+    pub fn open_conn(&self, path: String, api_version: String, resumed: bool) -> u32 {
+        let mut r = self.rec();
+        let index = r.conns.len() as u32;
+        r.conns.push(ConnectionRecord {
+            index,
+            path,
+            api_version,
+            opened_at: self.elapsed(),
+            closed: None,
+            resumed,
+        });
+        drop(r);
+        self.bump();
+        index
+    }
+
+    pub fn close_conn(&self, conn: u32, close: CloseRecord) {
+        let mut r = self.rec();
+        if let Some(c) = r.conns.get_mut(conn as usize) {
+            if c.closed.is_none() {
+                c.closed = Some(close);
+            }
+        }
+        drop(r);
+        self.bump();
+    }
+
+    pub fn set_cmd(&self, tx: Option<mpsc::UnboundedSender<Command>>) {
+        self.rec().cmd = tx;
+    }
+
+    pub fn send(&self, cmd: Command) -> bool {
+        match &self.rec().cmd {
+            Some(tx) => tx.send(cmd).is_ok(),
+            None => false,
+        }
+    }
+
+    /// Mints the next resumption handle.
+    pub fn mint_handle(&self) -> String {
+        let seq = self.handle_seq.fetch_add(1, Ordering::Relaxed) + 1;
+        resume::encode(&self.id.0, seq, self.secret)
+    }
+
+    /// Moves the recording of a provisional session (a connection that resumed this
+    /// one) into this session, as connection `conn`.
+    pub fn absorb(&self, other: &SessionShared) -> u32 {
+        let offset = other.started.saturating_duration_since(self.started);
+        let mut theirs = std::mem::take(&mut *other.rec());
+        let mut mine = self.rec();
+        let conn = mine.conns.len() as u32;
+        for mut c in theirs.conns.drain(..) {
+            c.index = conn;
+            c.opened_at += offset;
+            c.resumed = true;
+            mine.conns.push(c);
+        }
+        for mut f in theirs.frames.drain(..) {
+            f.conn = conn;
+            f.at += offset;
+            mine.frames.push(f);
+        }
+        for mut v in theirs.violations.drain(..) {
+            v.conn = conn;
+            v.at += offset;
+            mine.violations.push(v);
+        }
+        drop(mine);
+        self.bump();
+        conn
+    }
+}
+
+/// The sessions of one emulator.
+pub(crate) struct Registry {
+    map: Mutex<HashMap<Arc<str>, Arc<SessionShared>>>,
+    next: AtomicU64,
+    version: watch::Sender<u64>,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Registry {
+            map: Mutex::new(HashMap::new()),
+            next: AtomicU64::new(0),
+            version: watch::channel(0).0,
+        }
+    }
+}
+
+impl Registry {
+    pub fn create(&self, id: Arc<str>, mode: RecordMode, secret: u64, backend: Backend) -> Arc<SessionShared> {
+        let order = self.next.fetch_add(1, Ordering::Relaxed);
+        let s = Arc::new(SessionShared::new(id.clone(), order, mode, secret, backend));
+        lock(&self.map).insert(id, s.clone());
+        self.version.send_modify(|v| *v += 1);
+        s
+    }
+
+    pub fn get(&self, id: &str) -> Option<Arc<SessionShared>> {
+        lock(&self.map).get(id).cloned()
+    }
+
+    pub fn remove(&self, id: &str) {
+        lock(&self.map).remove(id);
+        self.version.send_modify(|v| *v += 1);
+    }
+
+    pub fn changed(&self) {
+        self.version.send_modify(|v| *v += 1);
+    }
+
+    pub fn all(&self) -> Vec<Arc<SessionShared>> {
+        let mut v: Vec<_> = lock(&self.map).values().cloned().collect();
+        v.sort_by_key(|s| s.order);
+        v
+    }
+
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.version.subscribe()
+    }
+
+    /// Forgets sessions whose connections have all ended (and which can no longer be
+    /// resumed, or all of them when `all` is set).
+    pub fn prune(&self, ttl: Duration, all: bool) {
+        let now = Instant::now();
+        lock(&self.map).retain(|_, s| {
+            let park = lock(&s.park);
+            if park.attached {
+                return true;
+            }
+            if all {
+                return false;
+            }
+            match park.detached_at {
+                Some(t) => park.engine.is_some() && now.saturating_duration_since(t) < ttl,
+                None => true,
+            }
+        });
+        self.version.send_modify(|v| *v += 1);
+    }
+}
+
+/// A session as tests see it: its recording, its violations, and fault injection.
+///
+/// Cheap to clone; stays valid after the session ended.
+#[derive(Clone)]
+pub struct SessionHandle {
+    pub(crate) s: Arc<SessionShared>,
+}
+
+impl std::fmt::Debug for SessionHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionHandle").field("id", &self.s.id).finish()
+    }
+}
+
+impl SessionHandle {
+    /// The session id.
+    pub fn id(&self) -> SessionId {
+        self.s.id.clone()
+    }
+
+    /// The backend of its (latest) connection.
+    pub fn backend(&self) -> Backend {
+        *lock(&self.s.backend)
+    }
+
+    /// Every recorded frame, both directions, all connections, in order.
+    pub fn frames(&self) -> Vec<Frame> {
+        self.s.rec().frames.clone()
+    }
+
+    /// Frames of one kind (see [`kind`](super::kind)).
+    pub fn frames_of(&self, kind: &str) -> Vec<Frame> {
+        self.s.rec().frames.iter().filter(|f| f.kind == kind).cloned().collect()
+    }
+
+    /// How many frames of a kind were recorded.
+    pub fn count(&self, kind: &str) -> usize {
+        self.s.rec().frames.iter().filter(|f| f.kind == kind).count()
+    }
+
+    /// The client's messages, parsed (frames that are not JSON are skipped).
+    pub fn received_client_messages(&self) -> Vec<serde_json::Value> {
+        self.s
+            .rec()
+            .frames
+            .iter()
+            .filter(|f| f.from_client())
+            .filter_map(|f| serde_json::from_slice(&f.raw).ok())
+            .collect()
+    }
+
+    /// The emulator's messages, parsed.
+    pub fn sent_server_messages(&self) -> Vec<serde_json::Value> {
+        self.s
+            .rec()
+            .frames
+            .iter()
+            .filter(|f| f.from_server())
+            .filter_map(|f| serde_json::from_slice(&f.raw).ok())
+            .collect()
+    }
+
+    /// Protocol violations the client committed in this session.
+    pub fn violations(&self) -> Vec<Violation> {
+        self.s.rec().violations.clone()
+    }
+
+    /// The websocket connections of this session (more than one after resumption).
+    pub fn connections(&self) -> Vec<ConnectionRecord> {
+        self.s.rec().conns.clone()
+    }
+
+    /// How the latest connection ended, if it has.
+    pub fn last_close(&self) -> Option<CloseRecord> {
+        self.s.rec().conns.last().and_then(|c| c.closed.clone())
+    }
+
+    /// Is a connection of this session open right now?
+    pub fn is_connected(&self) -> bool {
+        lock(&self.s.park).attached
+    }
+
+    /// The session's transcript in the recordings' format (`>N {json}` / `<N {json}`).
+    pub fn transcript(&self) -> String {
+        let mut out = String::new();
+        write_transcript(self.s.rec().frames.iter(), &mut out);
+        out
+    }
+
+    /// Writes [`transcript`](Self::transcript) to a file.
+    pub fn write_transcript(&self, path: impl AsRef<std::path::Path>) -> std::io::Result<()> {
+        std::fs::write(path, self.transcript())
+    }
+
+    fn summary(&self) -> String {
+        let r = self.s.rec();
+        let mut kinds: Vec<String> = r
+            .frames
+            .iter()
+            .map(|f| format!("{}{}", if f.from_client() { ">" } else { "<" }, f.kind))
+            .collect();
+        if kinds.len() > 40 {
+            let n = kinds.len() - 40;
+            kinds.drain(..n);
+            kinds.insert(0, format!("…{n} earlier"));
+        }
+        let closes: Vec<String> = r
+            .conns
+            .iter()
+            .filter_map(|c| c.closed.as_ref())
+            .map(|c| format!("close {} {:?} by {:?}", c.code, c.reason, c.by))
+            .collect();
+        format!("[{}] {}", kinds.join(", "), closes.join("; "))
+    }
+
+    /// Waits until `pred` holds over the recorded frames.
+    pub async fn wait_for<F>(&self, timeout: Duration, mut pred: F) -> Result<(), WaitTimeout>
+    where
+        F: FnMut(&[Frame]) -> bool,
+    {
+        self.wait_inner(timeout, "a condition over the frames", |r| pred(&r.frames).then_some(()))
+            .await
+    }
+
+    /// Waits for the first recorded frame (from the start of the session) that matches.
+    pub async fn wait_for_frame<F>(&self, timeout: Duration, mut pred: F) -> Result<Frame, WaitTimeout>
+    where
+        F: FnMut(&Frame) -> bool,
+    {
+        self.wait_inner(timeout, "a matching frame", |r| r.frames.iter().find(|f| pred(f)).cloned())
+            .await
+    }
+
+    /// Waits until at least `n` frames of `kind` were recorded; returns the `n`th.
+    pub async fn wait_for_count(&self, kind: &str, n: usize, timeout: Duration) -> Result<Frame, WaitTimeout> {
+        let what = format!("{n} × {kind}");
+        self.wait_inner(timeout, &what, |r| {
+            r.frames.iter().filter(|f| f.kind == kind).nth(n.saturating_sub(1)).cloned()
+        })
+        .await
+    }
+
+    /// Waits for the `n`th (1-based) violation.
+    pub async fn wait_for_violation(&self, n: usize, timeout: Duration) -> Result<Violation, WaitTimeout> {
+        self.wait_inner(timeout, "a violation", |r| r.violations.get(n.saturating_sub(1)).cloned())
+            .await
+    }
+
+    /// Waits until connection `conn` of this session has ended; returns how.
+    pub async fn wait_closed(&self, conn: u32, timeout: Duration) -> Result<CloseRecord, WaitTimeout> {
+        self.wait_inner(timeout, "the connection to close", |r| {
+            r.conns.get(conn as usize).and_then(|c| c.closed.clone())
+        })
+        .await
+    }
+
+    async fn wait_inner<T>(
+        &self,
+        timeout: Duration,
+        what: &str,
+        mut check: impl FnMut(&Rec) -> Option<T>,
+    ) -> Result<T, WaitTimeout> {
+        let mut rx = self.s.version.subscribe();
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(t) = check(&self.s.rec()) {
+                return Ok(t);
+            }
+            if tokio::time::timeout_at(deadline, rx.changed()).await.is_err() {
+                if let Some(t) = check(&self.s.rec()) {
+                    return Ok(t);
+                }
+                return Err(WaitTimeout {
+                    what: what.to_string(),
+                    after: timeout,
+                    session: self.s.id.to_string(),
+                    summary: self.summary(),
+                });
+            }
+        }
+    }
+
+    // --- fault injection -----------------------------------------------------------------
+
+    /// Drops the TCP connection abruptly (no close frame; the client sees 1006).
+    /// Returns false if the session has no open connection.
+    pub fn drop_connection(&self) -> bool {
+        self.s.send(Command::Drop)
+    }
+
+    /// Closes the connection with this code and reason.
+    pub fn close(&self, code: u16, reason: impl Into<String>) -> bool {
+        self.s.send(Command::Close(code, reason.into()))
+    }
+
+    /// Stops reading the socket (so pings go unanswered) for `duration`.
+    pub fn stall_pongs(&self, duration: Duration) -> bool {
+        self.s.send(Command::StallPongs(duration))
+    }
+
+    /// Sends `goAway` with this `timeLeft` now, and closes when it runs out.
+    pub fn go_away(&self, time_left: Duration) -> bool {
+        self.s.send(Command::GoAway(time_left))
+    }
+
+    /// Sends this message verbatim in a binary frame (any JSON, valid or not).
+    pub fn inject(&self, message: impl Into<String>) -> bool {
+        self.s.send(Command::Inject {
+            bytes: Bytes::from(message.into()),
+            text: false,
+        })
+    }
+
+    /// Sends this message verbatim in a text frame (production uses binary frames).
+    pub fn inject_text(&self, message: impl Into<String>) -> bool {
+        self.s.send(Command::Inject {
+            bytes: Bytes::from(message.into()),
+            text: true,
+        })
+    }
+
+    /// Invalidates every resumption handle issued so far (resuming with one then gets
+    /// 1008 "session not found").
+    pub fn expire_handles(&self) {
+        let next = self.s.handle_seq.load(Ordering::Relaxed) + 1;
+        self.s.handles_valid_from.store(next, Ordering::Relaxed);
+    }
+
+    /// The most recent `newHandle` sent to the client, if any.
+    pub fn latest_handle(&self) -> Option<String> {
+        self.s
+            .rec()
+            .frames
+            .iter()
+            .rev()
+            .filter(|f| f.from_server() && f.kind == kind::SESSION_RESUMPTION_UPDATE)
+            .find_map(|f| {
+                f.json()["sessionResumptionUpdate"]["newHandle"]
+                    .as_str()
+                    .map(str::to_string)
+            })
+    }
+}
