@@ -1,1 +1,7 @@
-//! Shared helpers for the example binaries.
+//! Shared pieces of the example programs: the demo tools, WAV input and output, and
+//! choosing where to connect (Developer API, Vertex AI, an explicit endpoint, or the
+//! embedded emulator when no credentials are set).
+
+pub mod audio;
+pub mod target;
+pub mod tools;
