@@ -183,7 +183,7 @@ impl Default for ToolResult {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(deny_unknown_fields, rename_all = "camelCase", rename_all_fields = "camelCase")]
 enum Step {
     WaitUserTurn {},
     WaitToolResponse {
@@ -204,7 +204,6 @@ enum Step {
     Emit(Value),
     If(IfStep),
     GoAway {
-        #[serde(rename = "timeLeftMs")]
         time_left_ms: u64,
     },
     Close {
