@@ -148,6 +148,8 @@ async fn client_close_sends_code_and_reason() {
         }
         m => panic!("{m:?}"),
     }
+    // The server's queued close reply goes out on its next flush.
+    server.flush().await.unwrap();
     // tungstenite replies to the close; our reader reports it.
     let err = r.next_frame().await.unwrap().unwrap_err();
     assert_eq!(err.close_code(), Some(1000));
@@ -232,7 +234,7 @@ async fn data_frames_count_as_liveness() {
         }
         server
     });
-    let (res, frames) = drive(conn, S(480)).await;
+    let (res, frames) = drive(conn, S(500)).await;
     assert!(res.is_ok(), "{res:?}");
     assert_eq!(frames, 8);
     drop(server_task.await.unwrap());
