@@ -1,0 +1,55 @@
+//! Frame-level encoding and decoding: bytes in, typed messages out, and back.
+//!
+//! Decoding is forgiving (see the [module docs](super)); encoding is exact and, for
+//! client messages, first enforces the backend's field rules
+//! ([`Backend::check_client`]) so that a message the server would punish with close
+//! code 1007 is refused locally with a typed error.
+
+use crate::{Backend, Error, Result};
+
+use super::client::ClientMessage;
+use super::server::ServerMessage;
+
+/// Decodes one server frame (the payload of a text *or* binary websocket frame).
+///
+/// Accepts camelCase and snake_case keys, int64 as numbers or strings, durations as
+/// strings, both base64 alphabets, and ignores unknown fields; an unknown message kind
+/// becomes [`ServerPayload::Unknown`](super::ServerPayload::Unknown). Invalid UTF-8,
+/// invalid JSON and wrong value types give [`Error::Decode`] and never panic.
+///
+/// Size and depth: the input is parsed in one pass straight into the typed message
+/// (no intermediate `serde_json::Value` except for the raw-JSON fields such as function
+/// arguments). Nesting is limited to 128 levels by serde_json's recursion limit, so a
+/// hostile frame cannot overflow the stack; the frame size itself is bounded by the
+/// transport's frame limit ([`Error::FrameTooLarge`]), not here.
+pub fn decode_server(bytes: &[u8]) -> Result<ServerMessage> {
+    serde_json::from_slice(bytes).map_err(|e| Error::decode(e.to_string(), bytes))
+}
+
+/// Decodes one client frame, as forgivingly as [`decode_server`] (the emulator uses it
+/// to accept what the official SDKs send, e.g. `client_content` and URL-safe base64).
+///
+/// A frame with no known message kind, or with more than one, is an [`Error::Decode`].
+pub fn decode_client(bytes: &[u8]) -> Result<ClientMessage> {
+    serde_json::from_slice(bytes).map_err(|e| Error::decode(e.to_string(), bytes))
+}
+
+/// Encodes a client message for `backend`: checks the backend's field rules
+/// ([`Backend::check_client`]), then writes canonical camelCase JSON with standard
+/// base64 and int64 fields as strings.
+pub fn encode_client(msg: &ClientMessage, backend: Backend) -> Result<String> {
+    backend.check_client(msg)?;
+    serde_json::to_string(msg).map_err(|e| Error::Invalid(format!("cannot encode: {e}")))
+}
+
+/// Encodes a server message as canonical camelCase JSON (used by the emulator and in
+/// tests). [`ServerPayload::Unknown`](super::ServerPayload::Unknown) keys are written
+/// back as received.
+pub fn encode_server(msg: &ServerMessage) -> String {
+    // Serializing these types cannot fail: every map key is a string and serde_json
+    // writes non-finite floats as null.
+    serde_json::to_string(msg).unwrap_or_else(|e| {
+        tracing::error!("cannot encode server message: {e}");
+        String::from("{}")
+    })
+}
