@@ -31,6 +31,7 @@ mod enums;
 pub mod serde_util;
 mod server;
 mod setup;
+pub mod transcript;
 
 pub use client::*;
 pub use codec::{decode_client, decode_server, encode_client, encode_server};
