@@ -337,3 +337,217 @@ impl Backend {
 fn has_key(v: &Value, camel: &str, snake: &str) -> bool {
     v.get(camel).is_some() || v.get(snake).is_some()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{
+        ClientContent, ContextUpdate, FunctionCall, FunctionResponse, RealtimeInput,
+        SessionResumptionConfig, ToolResponse, ToolsUpdate,
+    };
+    use serde_json::json;
+
+    const DEV: Backend = Backend::DeveloperApi;
+    const VTX: Backend = Backend::VertexAi;
+
+    fn unsupported(r: Result<()>) -> (&'static str, Backend) {
+        match r {
+            Err(Error::Unsupported { field, backend }) => (field, backend),
+            other => panic!("expected Unsupported, got {other:?}"),
+        }
+    }
+
+    fn setup() -> Setup {
+        Setup::new("models/m")
+    }
+
+    #[test]
+    fn vertex_refuses_will_continue_and_audio_stream_end() {
+        let msg = ClientMessage::ToolResponse(ToolResponse {
+            function_responses: vec![FunctionResponse::new("a", "f", json!({})).with_will_continue(true)],
+        });
+        assert!(DEV.check_client(&msg).is_ok());
+        assert_eq!(
+            unsupported(VTX.check_client(&msg)),
+            ("toolResponse.functionResponses[].willContinue", VTX)
+        );
+        let msg = ClientMessage::audio_stream_end();
+        assert!(DEV.check_client(&msg).is_ok());
+        assert_eq!(
+            unsupported(VTX.check_client(&msg)).0,
+            "realtimeInput.audioStreamEnd"
+        );
+        let e = crate::protocol::encode_client(&msg, VTX).unwrap_err();
+        assert!(e.is_fatal());
+        assert_eq!(e.to_string(), "`realtimeInput.audioStreamEnd` is not supported on Vertex AI");
+    }
+
+    #[test]
+    fn developer_refuses_transparent_explicit_vad_and_idless_responses() {
+        let msg = ClientMessage::Setup(Setup {
+            session_resumption: Some(SessionResumptionConfig {
+                handle: None,
+                transparent: Some(true),
+            }),
+            ..setup()
+        });
+        assert!(VTX.check_client(&msg).is_ok());
+        assert_eq!(
+            unsupported(DEV.check_client(&msg)),
+            ("setup.sessionResumption.transparent", DEV)
+        );
+        let msg = ClientMessage::Setup(Setup {
+            explicit_vad_signal: Some(true),
+            ..setup()
+        });
+        assert!(VTX.check_client(&msg).is_ok());
+        assert_eq!(unsupported(DEV.check_client(&msg)).0, "setup.explicitVadSignal");
+
+        let msg = ClientMessage::tool_response(vec![FunctionResponse {
+            name: "f".into(),
+            ..Default::default()
+        }]);
+        assert!(VTX.check_client(&msg).is_ok());
+        assert!(matches!(DEV.check_client(&msg), Err(Error::Invalid(m)) if m.contains("id")));
+        let msg = ClientMessage::tool_response(vec![FunctionResponse::new("", "f", json!({}))]);
+        assert!(matches!(DEV.check_client(&msg), Err(Error::Invalid(_))));
+    }
+
+    #[test]
+    fn tool_kinds_per_backend() {
+        let with_tool = |t: Tool| ClientMessage::Setup(Setup {
+            tools: vec![t],
+            ..setup()
+        });
+        let msg = with_tool(Tool {
+            file_search: Some(json!({"fileSearchStoreNames": ["s"]})),
+            ..Default::default()
+        });
+        assert!(DEV.check_client(&msg).is_ok());
+        assert_eq!(unsupported(VTX.check_client(&msg)).0, "setup.tools[].fileSearch");
+        let msg = with_tool(Tool {
+            enterprise_web_search: Some(json!({})),
+            ..Default::default()
+        });
+        assert!(VTX.check_client(&msg).is_ok());
+        assert_eq!(
+            unsupported(DEV.check_client(&msg)).0,
+            "setup.tools[].enterpriseWebSearch"
+        );
+        let msg = with_tool(Tool {
+            google_search: Some(json!({"excludeDomains": ["a.com"]})),
+            ..Default::default()
+        });
+        assert!(VTX.check_client(&msg).is_ok());
+        assert_eq!(
+            unsupported(DEV.check_client(&msg)).0,
+            "setup.tools[].googleSearch.excludeDomains"
+        );
+        let msg = ClientMessage::ContextUpdate(ContextUpdate {
+            system_instruction: None,
+            tools: Some(ToolsUpdate {
+                tools: vec![Tool {
+                    mcp_servers: Some(json!([{"name": "x"}])),
+                    ..Default::default()
+                }],
+            }),
+        });
+        assert!(DEV.check_client(&msg).is_ok());
+        assert_eq!(
+            unsupported(VTX.check_client(&msg)).0,
+            "contextUpdate.tools.tools[].mcpServers"
+        );
+        assert!(DEV.check_client(&with_tool(Tool::google_search())).is_ok());
+        assert!(VTX.check_client(&with_tool(Tool::google_search())).is_ok());
+    }
+
+    #[test]
+    fn setup_level_rules() {
+        let msg = ClientMessage::Setup(Setup {
+            labels: Some([("team".to_string(), "a".to_string())].into()),
+            ..setup()
+        });
+        assert!(DEV.check_client(&msg).is_ok());
+        assert_eq!(unsupported(VTX.check_client(&msg)).0, "setup.labels");
+        let msg = ClientMessage::Setup(Setup {
+            generation_config: Some(GenerationConfig {
+                enable_enhanced_civic_answers: Some(true),
+                ..Default::default()
+            }),
+            ..setup()
+        });
+        assert!(DEV.check_client(&msg).is_ok());
+        assert_eq!(
+            unsupported(VTX.check_client(&msg)).0,
+            "setup.generationConfig.enableEnhancedCivicAnswers"
+        );
+        let msg = ClientMessage::Setup(Setup {
+            safety_settings: vec![json!({"category": "HARM_CATEGORY_HATE_SPEECH", "method": "SEVERITY"})],
+            ..setup()
+        });
+        assert!(VTX.check_client(&msg).is_ok());
+        assert_eq!(unsupported(DEV.check_client(&msg)).0, "setup.safetySettings[].method");
+        let msg = ClientMessage::Setup(Setup::default());
+        assert!(matches!(DEV.check_client(&msg), Err(Error::Invalid(_))));
+    }
+
+    #[test]
+    fn part_rules() {
+        let turn = |p: Part| ClientMessage::ClientContent(ClientContent {
+            turns: vec![Content::new("user", vec![p])],
+            turn_complete: Some(true),
+        });
+        let msg = turn(Part {
+            part_metadata: Some(json!({"k": 1})),
+            ..Default::default()
+        });
+        assert!(DEV.check_client(&msg).is_ok());
+        assert_eq!(
+            unsupported(VTX.check_client(&msg)).0,
+            "clientContent.turns[].parts[].partMetadata"
+        );
+        let msg = turn(Part::function_call(FunctionCall {
+            id: Some("1".into()),
+            name: "f".into(),
+            partial_args: Some(json!([])),
+            ..Default::default()
+        }));
+        assert!(VTX.check_client(&msg).is_ok());
+        assert_eq!(
+            unsupported(DEV.check_client(&msg)).0,
+            "clientContent.turns[].parts[].functionCall.partialArgs"
+        );
+        let msg = ClientMessage::Setup(Setup {
+            system_instruction: Some(Content::new(
+                "user",
+                vec![Part {
+                    tool_call: Some(json!({})),
+                    ..Default::default()
+                }],
+            )),
+            ..setup()
+        });
+        assert_eq!(
+            unsupported(VTX.check_client(&msg)).0,
+            "setup.systemInstruction.parts[].toolCall"
+        );
+        let msg = turn(Part::function_response(FunctionResponse::new("1", "f", json!([1]))));
+        assert!(matches!(DEV.check_client(&msg), Err(Error::Invalid(_))));
+    }
+
+    #[test]
+    fn plain_messages_pass_everywhere() {
+        for msg in [
+            ClientMessage::text("hi"),
+            ClientMessage::realtime_text("hi"),
+            ClientMessage::realtime_audio(vec![0; 320], 16000),
+            ClientMessage::activity_start(),
+            ClientMessage::activity_end(),
+            ClientMessage::RealtimeInput(RealtimeInput::default()),
+            ClientMessage::tool_response(vec![FunctionResponse::output("id", "f", json!(1))]),
+        ] {
+            assert!(DEV.check_client(&msg).is_ok(), "{msg:?}");
+            assert!(VTX.check_client(&msg).is_ok(), "{msg:?}");
+        }
+    }
+}

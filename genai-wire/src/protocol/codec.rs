@@ -17,6 +17,10 @@ use super::server::ServerMessage;
 /// becomes [`ServerPayload::Unknown`](super::ServerPayload::Unknown). Invalid UTF-8,
 /// invalid JSON and wrong value types give [`Error::Decode`] and never panic.
 ///
+/// Like every serde-derived type, a message body may also be given as a JSON array
+/// (serde's positional form of a struct); the server never does this and it is not
+/// worth a hand-written deserializer per struct.
+///
 /// Size and depth: the input is parsed in one pass straight into the typed message
 /// (no intermediate `serde_json::Value` except for the raw-JSON fields such as function
 /// arguments). Nesting is limited to 128 levels by serde_json's recursion limit, so a
@@ -52,4 +56,62 @@ pub fn encode_server(msg: &ServerMessage) -> String {
         tracing::error!("cannot encode server message: {e}");
         String::from("{}")
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{ServerPayload, SetupComplete};
+
+    #[test]
+    fn text_and_binary_bytes_decode_alike() {
+        let m = decode_server(b"{\"setupComplete\":{}}").unwrap();
+        assert_eq!(m.payload, ServerPayload::SetupComplete(SetupComplete::default()));
+        let m = decode_server(b" \n{\"setupComplete\":{\"sessionId\":\"abc\"}}\n").unwrap();
+        assert_eq!(m.kind(), "setupComplete");
+    }
+
+    #[test]
+    fn garbage_is_a_decode_error_never_a_panic() {
+        let long = "[".repeat(100_000);
+        let deep_obj = "{\"a\":".repeat(10_000);
+        let cases: Vec<&[u8]> = vec![
+            b"",
+            b"null",
+            b"[]",
+            b"42",
+            b"\"setupComplete\"",
+            b"{",
+            b"{\"serverContent\":",
+            b"{\"serverContent\":[\"x\"]}",
+            b"{\"serverContent\":{\"modelTurn\":{\"parts\":[{\"inlineData\":{\"data\":\"!!!\"}}]}}}",
+            b"{\"serverContent\":{\"turnComplete\":\"yes\"}}",
+            b"{\"goAway\":{\"timeLeft\":12.5e400}}",
+            b"{\"sessionResumptionUpdate\":{\"lastConsumedClientMessageIndex\":\"1e99\"}}",
+            b"{\"usageMetadata\":{\"totalTokenCount\":99999999999999999999}}",
+            b"\xff\xfe{}",
+            long.as_bytes(),
+            deep_obj.as_bytes(),
+        ];
+        for c in cases {
+            match decode_server(c) {
+                Err(Error::Decode { frame, .. }) => assert!(frame.len() <= 512),
+                other => panic!("{:?}: expected a decode error, got {other:?}", String::from_utf8_lossy(&c[..c.len().min(40)])),
+            }
+            assert!(decode_client(c).is_err());
+        }
+    }
+
+    #[test]
+    fn encode_checks_backend_first() {
+        let msg = ClientMessage::audio_stream_end();
+        assert_eq!(
+            encode_client(&msg, Backend::DeveloperApi).unwrap(),
+            r#"{"realtimeInput":{"audioStreamEnd":true}}"#
+        );
+        assert!(matches!(
+            encode_client(&msg, Backend::VertexAi),
+            Err(Error::Unsupported { .. })
+        ));
+    }
 }
