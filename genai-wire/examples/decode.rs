@@ -46,12 +46,10 @@ fn main() -> ExitCode {
             frames_total += 1;
             let at = format!("{file}:{}", i + 1);
             let line = match frame.direction {
-                Direction::ClientToServer => {
-                    decode_client(frame.json.as_bytes()).map(|m| format!("> {}", describe_client(&m)))
-                }
-                Direction::ServerToClient => {
-                    decode_server(frame.json.as_bytes()).map(|m| format!("< {}", describe_server(&m)))
-                }
+                Direction::ClientToServer => decode_client(frame.json.as_bytes())
+                    .map(|m| format!("> {}", describe_client(&m))),
+                Direction::ServerToClient => decode_server(frame.json.as_bytes())
+                    .map(|m| format!("< {}", describe_server(&m))),
             };
             match line {
                 Ok(l) => println!("{at} {l}"),
@@ -95,10 +93,20 @@ fn content_facts(c: &Content, out: &mut String) {
             }
         }
         if let Some(fc) = &p.function_call {
-            let _ = write!(out, " functionCall={}({})", fc.name, fc.id.as_deref().unwrap_or("-"));
+            let _ = write!(
+                out,
+                " functionCall={}({})",
+                fc.name,
+                fc.id.as_deref().unwrap_or("-")
+            );
         }
         if let Some(fr) = &p.function_response {
-            let _ = write!(out, " functionResponse={}({})", fr.name, fr.id.as_deref().unwrap_or("-"));
+            let _ = write!(
+                out,
+                " functionResponse={}({})",
+                fr.name,
+                fr.id.as_deref().unwrap_or("-")
+            );
         }
         if let Some(code) = &p.executable_code {
             let _ = write!(out, " executableCode={}", short(&code.code));
@@ -117,7 +125,8 @@ fn describe_client(m: &ClientMessage) -> String {
             let _ = write!(s, " model={}", setup.model);
             if let Some(g) = &setup.generation_config {
                 if !g.response_modalities.is_empty() {
-                    let mods: Vec<&str> = g.response_modalities.iter().map(|m| m.as_str()).collect();
+                    let mods: Vec<&str> =
+                        g.response_modalities.iter().map(|m| m.as_str()).collect();
                     let _ = write!(s, " modalities={}", mods.join(","));
                 }
                 if let Some(voice) = g
@@ -142,7 +151,11 @@ fn describe_client(m: &ClientMessage) -> String {
                 let _ = write!(s, " functions={}", fns.join(","));
             }
             if let Some(r) = &setup.session_resumption {
-                let _ = write!(s, " resumption(handle={})", r.handle.as_deref().unwrap_or("-"));
+                let _ = write!(
+                    s,
+                    " resumption(handle={})",
+                    r.handle.as_deref().unwrap_or("-")
+                );
             }
             if setup
                 .realtime_input_config
@@ -228,7 +241,11 @@ fn describe_server(m: &ServerMessage) -> String {
                 ("interim", &c.interim_input_transcription),
             ] {
                 if let Some(t) = t {
-                    let _ = write!(s, " {name}Transcription={}", short(t.text.as_deref().unwrap_or("")));
+                    let _ = write!(
+                        s,
+                        " {name}Transcription={}",
+                        short(t.text.as_deref().unwrap_or(""))
+                    );
                     if t.finished == Some(true) {
                         s.push_str("(finished)");
                     }
@@ -256,7 +273,13 @@ fn describe_server(m: &ServerMessage) -> String {
         }
         ServerPayload::ToolCall(t) => {
             for c in &t.function_calls {
-                let _ = write!(s, " {}({}) args={}", c.name, c.id.as_deref().unwrap_or("no id"), c.args);
+                let _ = write!(
+                    s,
+                    " {}({}) args={}",
+                    c.name,
+                    c.id.as_deref().unwrap_or("no id"),
+                    c.args
+                );
             }
         }
         ServerPayload::ToolCallCancellation(c) => {
@@ -271,7 +294,10 @@ fn describe_server(m: &ServerMessage) -> String {
                 s,
                 " resumable={} handle={}",
                 u.resumable.unwrap_or(false),
-                u.new_handle.as_deref().filter(|h| !h.is_empty()).unwrap_or("-")
+                u.new_handle
+                    .as_deref()
+                    .filter(|h| !h.is_empty())
+                    .unwrap_or("-")
             );
             if let Some(i) = u.last_consumed_client_message_index {
                 let _ = write!(s, " lastConsumed={i}");

@@ -140,8 +140,7 @@ impl Backend {
             return Err(Error::Invalid("setup.model is empty".into()));
         }
         if self.is_developer_api() {
-            if s
-                .session_resumption
+            if s.session_resumption
                 .as_ref()
                 .is_some_and(|r| r.transparent.is_some())
             {
@@ -150,8 +149,7 @@ impl Backend {
             if s.explicit_vad_signal.is_some() {
                 return Err(self.unsupported("setup.explicitVadSignal"));
             }
-            if s
-                .safety_settings
+            if s.safety_settings
                 .iter()
                 .any(|ss| ss.get("method").is_some())
             {
@@ -364,7 +362,9 @@ mod tests {
     #[test]
     fn vertex_refuses_will_continue_and_audio_stream_end() {
         let msg = ClientMessage::ToolResponse(ToolResponse {
-            function_responses: vec![FunctionResponse::new("a", "f", json!({})).with_will_continue(true)],
+            function_responses: vec![
+                FunctionResponse::new("a", "f", json!({})).with_will_continue(true),
+            ],
         });
         assert!(DEV.check_client(&msg).is_ok());
         assert_eq!(
@@ -379,7 +379,10 @@ mod tests {
         );
         let e = crate::protocol::encode_client(&msg, VTX).unwrap_err();
         assert!(e.is_fatal());
-        assert_eq!(e.to_string(), "`realtimeInput.audioStreamEnd` is not supported on Vertex AI");
+        assert_eq!(
+            e.to_string(),
+            "`realtimeInput.audioStreamEnd` is not supported on Vertex AI"
+        );
     }
 
     #[test]
@@ -401,7 +404,10 @@ mod tests {
             ..setup()
         });
         assert!(VTX.check_client(&msg).is_ok());
-        assert_eq!(unsupported(DEV.check_client(&msg)).0, "setup.explicitVadSignal");
+        assert_eq!(
+            unsupported(DEV.check_client(&msg)).0,
+            "setup.explicitVadSignal"
+        );
 
         let msg = ClientMessage::tool_response(vec![FunctionResponse {
             name: "f".into(),
@@ -415,16 +421,21 @@ mod tests {
 
     #[test]
     fn tool_kinds_per_backend() {
-        let with_tool = |t: Tool| ClientMessage::Setup(Setup {
-            tools: vec![t],
-            ..setup()
-        });
+        let with_tool = |t: Tool| {
+            ClientMessage::Setup(Setup {
+                tools: vec![t],
+                ..setup()
+            })
+        };
         let msg = with_tool(Tool {
             file_search: Some(json!({"fileSearchStoreNames": ["s"]})),
             ..Default::default()
         });
         assert!(DEV.check_client(&msg).is_ok());
-        assert_eq!(unsupported(VTX.check_client(&msg)).0, "setup.tools[].fileSearch");
+        assert_eq!(
+            unsupported(VTX.check_client(&msg)).0,
+            "setup.tools[].fileSearch"
+        );
         let msg = with_tool(Tool {
             enterprise_web_search: Some(json!({})),
             ..Default::default()
@@ -482,21 +493,28 @@ mod tests {
             "setup.generationConfig.enableEnhancedCivicAnswers"
         );
         let msg = ClientMessage::Setup(Setup {
-            safety_settings: vec![json!({"category": "HARM_CATEGORY_HATE_SPEECH", "method": "SEVERITY"})],
+            safety_settings: vec![
+                json!({"category": "HARM_CATEGORY_HATE_SPEECH", "method": "SEVERITY"}),
+            ],
             ..setup()
         });
         assert!(VTX.check_client(&msg).is_ok());
-        assert_eq!(unsupported(DEV.check_client(&msg)).0, "setup.safetySettings[].method");
+        assert_eq!(
+            unsupported(DEV.check_client(&msg)).0,
+            "setup.safetySettings[].method"
+        );
         let msg = ClientMessage::Setup(Setup::default());
         assert!(matches!(DEV.check_client(&msg), Err(Error::Invalid(_))));
     }
 
     #[test]
     fn part_rules() {
-        let turn = |p: Part| ClientMessage::ClientContent(ClientContent {
-            turns: vec![Content::new("user", vec![p])],
-            turn_complete: Some(true),
-        });
+        let turn = |p: Part| {
+            ClientMessage::ClientContent(ClientContent {
+                turns: vec![Content::new("user", vec![p])],
+                turn_complete: Some(true),
+            })
+        };
         let msg = turn(Part {
             part_metadata: Some(json!({"k": 1})),
             ..Default::default()
@@ -531,7 +549,11 @@ mod tests {
             unsupported(VTX.check_client(&msg)).0,
             "setup.systemInstruction.parts[].toolCall"
         );
-        let msg = turn(Part::function_response(FunctionResponse::new("1", "f", json!([1]))));
+        let msg = turn(Part::function_response(FunctionResponse::new(
+            "1",
+            "f",
+            json!([1]),
+        )));
         assert!(matches!(DEV.check_client(&msg), Err(Error::Invalid(_))));
     }
 

@@ -86,8 +86,26 @@ fn apply(seed: &[u8], muts: &[Mutation]) -> Vec<u8> {
 }
 
 const TOKENS: &[&str] = &[
-    "null", "true", "\"", "{", "}", "[", "]", ",", ":", "-", "1e999", "99999999999999999999999",
-    "\"\\ud800\"", "\"\\u0000\"", "\"-_==\"", "\"s\"", "{}", "[]", "0.5", "\"1.5s\"",
+    "null",
+    "true",
+    "\"",
+    "{",
+    "}",
+    "[",
+    "]",
+    ",",
+    ":",
+    "-",
+    "1e999",
+    "99999999999999999999999",
+    "\"\\ud800\"",
+    "\"\\u0000\"",
+    "\"-_==\"",
+    "\"s\"",
+    "{}",
+    "[]",
+    "0.5",
+    "\"1.5s\"",
 ];
 
 fn mutation() -> impl Strategy<Value = Mutation> {
@@ -96,7 +114,8 @@ fn mutation() -> impl Strategy<Value = Mutation> {
         (any::<usize>(), any::<u8>()).prop_map(|(i, x)| Mutation::Insert(i, x)),
         (any::<usize>(), any::<usize>()).prop_map(|(i, n)| Mutation::Delete(i, n)),
         any::<usize>().prop_map(Mutation::Truncate),
-        (any::<usize>(), prop::sample::select(TOKENS)).prop_map(|(i, t)| Mutation::InsertToken(i, t)),
+        (any::<usize>(), prop::sample::select(TOKENS))
+            .prop_map(|(i, t)| Mutation::InsertToken(i, t)),
     ]
 }
 
@@ -129,10 +148,30 @@ const PATHS: &[&[&str]] = &[
     &["serverContent"],
     &["serverContent", "modelTurn"],
     &["serverContent", "modelTurn", "parts"],
-    &["serverContent", "modelTurn", "parts", "0", "inlineData", "data"],
-    &["serverContent", "modelTurn", "parts", "0", "inlineData", "mimeType"],
+    &[
+        "serverContent",
+        "modelTurn",
+        "parts",
+        "0",
+        "inlineData",
+        "data",
+    ],
+    &[
+        "serverContent",
+        "modelTurn",
+        "parts",
+        "0",
+        "inlineData",
+        "mimeType",
+    ],
     &["serverContent", "modelTurn", "parts", "0", "text"],
-    &["serverContent", "modelTurn", "parts", "0", "thoughtSignature"],
+    &[
+        "serverContent",
+        "modelTurn",
+        "parts",
+        "0",
+        "thoughtSignature",
+    ],
     &["serverContent", "turnComplete"],
     &["serverContent", "turnCompleteReason"],
     &["serverContent", "inputTranscription", "startOffset"],
@@ -148,11 +187,23 @@ const PATHS: &[&[&str]] = &[
     &["voiceActivity", "audioOffset"],
     &["usageMetadata"],
     &["usageMetadata", "totalTokenCount"],
-    &["usageMetadata", "candidatesTokensDetails", "0", "tokenCount"],
+    &[
+        "usageMetadata",
+        "candidatesTokensDetails",
+        "0",
+        "tokenCount",
+    ],
     &["setup", "model"],
     &["setup", "contextWindowCompression", "triggerTokens"],
     &["setup", "generationConfig", "temperature"],
-    &["setup", "tools", "0", "functionDeclarations", "0", "behavior"],
+    &[
+        "setup",
+        "tools",
+        "0",
+        "functionDeclarations",
+        "0",
+        "behavior",
+    ],
     &["realtimeInput", "audio", "data"],
     &["realtimeInput", "mediaChunks"],
     &["realtimeInput", "activityStart"],
@@ -226,16 +277,30 @@ fn deep_nesting_is_an_error() {
     for text in [
         "[".repeat(100_000),
         "{\"a\":".repeat(100_000),
-        format!("{{\"toolCall\":{{\"functionCalls\":[{{\"args\":{}}}]}}}}", "[".repeat(100_000)),
+        format!(
+            "{{\"toolCall\":{{\"functionCalls\":[{{\"args\":{}}}]}}}}",
+            "[".repeat(100_000)
+        ),
         format!("{{\"unknownKind\":{}}}", "[".repeat(100_000)),
-        format!("{{\"unknownKind\":{}1{}}}", "[".repeat(200), "]".repeat(200)),
+        format!(
+            "{{\"unknownKind\":{}1{}}}",
+            "[".repeat(200),
+            "]".repeat(200)
+        ),
     ] {
         assert!(decode_server(text.as_bytes()).is_err());
         assert!(decode_client(text.as_bytes()).is_err());
     }
     // Within the limit, nesting is fine.
-    let ok = format!("{{\"unknownKind\":{}1{}}}", "[".repeat(100), "]".repeat(100));
-    assert!(matches!(decode_server(ok.as_bytes()).unwrap().payload, ServerPayload::Unknown(_)));
+    let ok = format!(
+        "{{\"unknownKind\":{}1{}}}",
+        "[".repeat(100),
+        "]".repeat(100)
+    );
+    assert!(matches!(
+        decode_server(ok.as_bytes()).unwrap().payload,
+        ServerPayload::Unknown(_)
+    ));
 }
 
 #[test]
@@ -253,7 +318,10 @@ fn huge_numbers_and_invalid_base64() {
         assert!(decode_server(text.as_bytes()).is_err(), "{text}");
     }
     // Big but in range, and a large goAway, decode.
-    let m = decode_server(br#"{"sessionResumptionUpdate":{"lastConsumedClientMessageIndex":"9223372036854775807"}}"#).unwrap();
+    let m = decode_server(
+        br#"{"sessionResumptionUpdate":{"lastConsumedClientMessageIndex":"9223372036854775807"}}"#,
+    )
+    .unwrap();
     assert_eq!(m.kind(), "sessionResumptionUpdate");
     assert!(decode_server(br#"{"goAway":{"timeLeft":"18446744073709551615s"}}"#).is_ok());
 }
@@ -272,7 +340,9 @@ fn ten_megabyte_frames() {
     let chunks: Vec<_> = m.server_content().unwrap().audio_chunks().collect();
     assert_eq!(chunks[0].data.len(), pcm.len());
     // ...and 10 MB of garbage or of an unterminated string is an error.
-    let garbage: Vec<u8> = (0..10_000_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    let garbage: Vec<u8> = (0..10_000_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
     assert!(decode_server(&garbage).is_err());
     let mut unterminated = frame.into_bytes();
     unterminated.truncate(10_000_000);

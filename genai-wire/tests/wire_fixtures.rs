@@ -43,7 +43,13 @@ fn check_server_frames(path: &Path) -> usize {
         let msg = decode_server(f.json.as_bytes())
             .unwrap_or_else(|e| panic!("{}: frame {}: {e}", path.display(), i + 1));
         let again = decode_server(encode_server(&msg).as_bytes()).unwrap();
-        assert_eq!(again, msg, "{}: frame {} does not re-encode", path.display(), i + 1);
+        assert_eq!(
+            again,
+            msg,
+            "{}: frame {} does not re-encode",
+            path.display(),
+            i + 1
+        );
         n += 1;
     }
     n
@@ -53,7 +59,11 @@ fn check_server_frames(path: &Path) -> usize {
 fn fixtures_decode_and_client_frames_round_trip() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/wire");
     let files = logs_in(&dir);
-    assert!(files.len() >= 6, "expected fixture transcripts in {}", dir.display());
+    assert!(
+        files.len() >= 6,
+        "expected fixture transcripts in {}",
+        dir.display()
+    );
     let mut kinds = std::collections::BTreeSet::new();
     let mut backends = std::collections::BTreeSet::new();
     for path in &files {
@@ -72,8 +82,8 @@ fn fixtures_decode_and_client_frames_round_trip() {
                     kinds.insert(format!("< {}", m.kind()));
                 }
                 Direction::ClientToServer => {
-                    let msg = decode_client(f.json.as_bytes())
-                        .unwrap_or_else(|e| panic!("{at}: {e}"));
+                    let msg =
+                        decode_client(f.json.as_bytes()).unwrap_or_else(|e| panic!("{at}: {e}"));
                     let encoded = encode_client(&msg, backend)
                         .unwrap_or_else(|e| panic!("{at}: refused for {backend}: {e}"));
                     let original: Value = serde_json::from_str(&f.json).unwrap();
@@ -131,6 +141,9 @@ fn real_recordings_decode() {
             }
         }
     }
-    eprintln!("decoded {total} server frames from {} recordings", files.len());
+    eprintln!(
+        "decoded {total} server frames from {} recordings",
+        files.len()
+    );
     assert!(total > 0);
 }

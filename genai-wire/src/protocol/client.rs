@@ -93,6 +93,10 @@ pub struct ContextUpdate {
 }
 
 /// A client → server message.
+///
+/// Variants hold their bodies inline (not boxed) so that callers can build and match
+/// them directly; a `Setup` is sent once per connection, so its size does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum ClientMessage {
@@ -299,7 +303,9 @@ mod tests {
             r#"{"tool_response": {"functionResponses": [{"will_continue": true, "scheduling": "WHEN_IDLE", "id": "fc-1", "name": "get_weather", "response": {}}]}}"#,
         )
         .unwrap();
-        assert!(matches!(m, ClientMessage::ToolResponse(ref t) if t.function_responses[0].will_continue == Some(true)));
+        assert!(
+            matches!(m, ClientMessage::ToolResponse(ref t) if t.function_responses[0].will_continue == Some(true))
+        );
         let m: ClientMessage =
             serde_json::from_str(r#"{"client_content":{"turns":[],"turn_complete":true},"x":1}"#)
                 .unwrap();

@@ -66,7 +66,10 @@ mod tests {
     #[test]
     fn text_and_binary_bytes_decode_alike() {
         let m = decode_server(b"{\"setupComplete\":{}}").unwrap();
-        assert_eq!(m.payload, ServerPayload::SetupComplete(SetupComplete::default()));
+        assert_eq!(
+            m.payload,
+            ServerPayload::SetupComplete(SetupComplete::default())
+        );
         let m = decode_server(b" \n{\"setupComplete\":{\"sessionId\":\"abc\"}}\n").unwrap();
         assert_eq!(m.kind(), "setupComplete");
     }
@@ -96,7 +99,10 @@ mod tests {
         for c in cases {
             match decode_server(c) {
                 Err(Error::Decode { frame, .. }) => assert!(frame.len() <= 512),
-                other => panic!("{:?}: expected a decode error, got {other:?}", String::from_utf8_lossy(&c[..c.len().min(40)])),
+                other => panic!(
+                    "{:?}: expected a decode error, got {other:?}",
+                    String::from_utf8_lossy(&c[..c.len().min(40)])
+                ),
             }
             assert!(decode_client(c).is_err());
         }

@@ -205,7 +205,11 @@ impl FunctionResponse {
     }
 
     /// A failure: `response = {"error": message}`.
-    pub fn error(id: impl Into<String>, name: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn error(
+        id: impl Into<String>,
+        name: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
         Self::new(id, name, serde_json::json!({ "error": message.into() }))
     }
 
@@ -259,7 +263,10 @@ pub struct Part {
     #[serde(alias = "executable_code", skip_serializing_if = "Option::is_none")]
     pub executable_code: Option<ExecutableCode>,
     /// The result of executed code.
-    #[serde(alias = "code_execution_result", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "code_execution_result",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub code_execution_result: Option<CodeExecutionResult>,
     /// A function call (in history).
     #[serde(alias = "function_call", skip_serializing_if = "Option::is_none")]
@@ -377,7 +384,10 @@ mod tests {
     fn sample_rates() {
         assert_eq!(mime_sample_rate("audio/pcm;rate=24000"), Some(24000));
         assert_eq!(mime_sample_rate("audio/pcm; rate=16000"), Some(16000));
-        assert_eq!(mime_sample_rate("audio/pcm;codec=x;RATE=\"8000\""), Some(8000));
+        assert_eq!(
+            mime_sample_rate("audio/pcm;codec=x;RATE=\"8000\""),
+            Some(8000)
+        );
         assert_eq!(mime_sample_rate("audio/pcm"), None);
         assert_eq!(mime_sample_rate("audio/pcm;rate=abc"), None);
         assert_eq!(Blob::new("audio/pcm", vec![]).sample_rate(), 24000);

@@ -132,6 +132,7 @@ macro_rules! wire_enum {
 wire_enum! {
     /// How the model treats a function while it runs (`FunctionDeclaration.behavior`, §6).
     /// An unknown value reads as `Unspecified`.
+    #[derive(Default)]
     pub enum Behavior {
         /// The model waits for the response (sequential calls).
         Blocking => "BLOCKING",
@@ -139,6 +140,7 @@ wire_enum! {
         /// according to its [`FunctionResponseScheduling`].
         NonBlocking => "NON_BLOCKING",
         /// The model's default.
+        #[default]
         Unspecified => "UNSPECIFIED",
     }
     fallback |_: &str| Some(Behavior::Unspecified)
@@ -155,12 +157,6 @@ wire_enum! {
         Interrupt => "INTERRUPT",
     }
     fallback |_: &str| None
-}
-
-impl Default for Behavior {
-    fn default() -> Self {
-        Behavior::Unspecified
-    }
 }
 
 wire_enum! {
@@ -411,7 +407,10 @@ mod tests {
         let m: Modality = serde_json::from_str(r#""SMELL""#).unwrap();
         assert_eq!(m, Modality::Unknown("SMELL".into()));
         assert_eq!(serde_json::to_string(&m).unwrap(), r#""SMELL""#);
-        assert_eq!(serde_json::from_str::<Modality>(r#""audio""#).unwrap(), Modality::Audio);
+        assert_eq!(
+            serde_json::from_str::<Modality>(r#""audio""#).unwrap(),
+            Modality::Audio
+        );
         assert!(serde_json::from_str::<Modality>("3").is_err());
     }
 }

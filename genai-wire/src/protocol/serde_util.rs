@@ -386,8 +386,14 @@ mod tests {
 
     #[test]
     fn base64_both_alphabets_padded_or_not() {
-        assert_eq!(decode_base64("__79_P_-_fw=").unwrap(), decode_base64("//79/P/+/fw=").unwrap());
-        assert_eq!(decode_base64("//79/P/+/fw").unwrap(), vec![0xff, 0xfe, 0xfd, 0xfc, 0xff, 0xfe, 0xfd, 0xfc]);
+        assert_eq!(
+            decode_base64("__79_P_-_fw=").unwrap(),
+            decode_base64("//79/P/+/fw=").unwrap()
+        );
+        assert_eq!(
+            decode_base64("//79/P/+/fw").unwrap(),
+            vec![0xff, 0xfe, 0xfd, 0xfc, 0xff, 0xfe, 0xfd, 0xfc]
+        );
         assert_eq!(decode_base64("AAE=").unwrap(), vec![0, 1]);
         assert_eq!(decode_base64("AAE").unwrap(), vec![0, 1]);
         assert_eq!(decode_base64("AA\nE=").unwrap(), vec![0, 1]);
@@ -401,11 +407,17 @@ mod tests {
     fn durations() {
         assert_eq!(parse_duration("50s"), Some(Duration::from_secs(50)));
         assert_eq!(parse_duration("1.5s"), Some(Duration::from_millis(1500)));
-        assert_eq!(parse_duration("0.000000001s"), Some(Duration::from_nanos(1)));
+        assert_eq!(
+            parse_duration("0.000000001s"),
+            Some(Duration::from_nanos(1))
+        );
         assert_eq!(parse_duration(".25s"), Some(Duration::from_millis(250)));
         assert_eq!(parse_duration("3"), Some(Duration::from_secs(3)));
         assert_eq!(parse_duration("-1.5s"), Some(Duration::ZERO));
-        assert_eq!(parse_duration("1.1234567891s"), Some(Duration::new(1, 123_456_789)));
+        assert_eq!(
+            parse_duration("1.1234567891s"),
+            Some(Duration::new(1, 123_456_789))
+        );
         assert_eq!(parse_duration("s"), None);
         assert_eq!(parse_duration("1.2.3s"), None);
         assert_eq!(parse_duration("abc"), None);
@@ -431,10 +443,27 @@ mod tests {
     #[test]
     fn int64_as_string_or_number() {
         let v: Ints = serde_json::from_str(r#"{"a":"25600","b":"7","c":"0.5"}"#).unwrap();
-        assert_eq!(v, Ints { a: Some(25600), b: Some(7), c: Some(0.5) });
+        assert_eq!(
+            v,
+            Ints {
+                a: Some(25600),
+                b: Some(7),
+                c: Some(0.5)
+            }
+        );
         let v: Ints = serde_json::from_str(r#"{"a":25600,"b":7,"c":1}"#).unwrap();
-        assert_eq!(v, Ints { a: Some(25600), b: Some(7), c: Some(1.0) });
-        assert_eq!(serde_json::to_string(&v).unwrap(), r#"{"a":"25600","b":7,"c":1.0}"#);
+        assert_eq!(
+            v,
+            Ints {
+                a: Some(25600),
+                b: Some(7),
+                c: Some(1.0)
+            }
+        );
+        assert_eq!(
+            serde_json::to_string(&v).unwrap(),
+            r#"{"a":"25600","b":7,"c":1.0}"#
+        );
         let v: Ints = serde_json::from_str(r#"{"a":null}"#).unwrap();
         assert_eq!(v.a, None);
         assert!(serde_json::from_str::<Ints>(r#"{"a":"x"}"#).is_err());

@@ -20,8 +20,7 @@ use serde_json::Value;
 
 use super::content::{Blob, Content, FunctionCall};
 use super::enums::{
-    InteractionStatus, Modality, TrafficType, TurnCompleteReason, VadSignalType,
-    VoiceActivityType,
+    InteractionStatus, Modality, TrafficType, TurnCompleteReason, VadSignalType, VoiceActivityType,
 };
 use super::serde_util::{duration_lenient, duration_opt, int32_opt, int64_opt};
 
@@ -95,7 +94,10 @@ pub struct ServerContent {
     #[serde(alias = "input_transcription", skip_serializing_if = "Option::is_none")]
     pub input_transcription: Option<Transcription>,
     /// Transcription of the model's audio.
-    #[serde(alias = "output_transcription", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "output_transcription",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub output_transcription: Option<Transcription>,
     /// Low-latency interim transcript of the user's speech (newest).
     #[serde(
@@ -104,7 +106,10 @@ pub struct ServerContent {
     )]
     pub interim_input_transcription: Option<Transcription>,
     /// Why the turn completed.
-    #[serde(alias = "turn_complete_reason", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "turn_complete_reason",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub turn_complete_reason: Option<TurnCompleteReason>,
     /// The model waits for more user input.
     #[serde(alias = "waiting_for_input", skip_serializing_if = "Option::is_none")]
@@ -116,7 +121,10 @@ pub struct ServerContent {
     #[serde(alias = "grounding_metadata", skip_serializing_if = "Option::is_none")]
     pub grounding_metadata: Option<Value>,
     /// URL-context metadata (raw).
-    #[serde(alias = "url_context_metadata", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "url_context_metadata",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub url_context_metadata: Option<Value>,
 }
 
@@ -334,6 +342,10 @@ pub struct UsageMetadata {
 }
 
 /// The payload (oneof) of a [`ServerMessage`].
+///
+/// Variants hold their bodies inline (not boxed) so that callers can build and match
+/// them directly; messages are moved once from the decoder to the consumer.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum ServerPayload {
     /// `setupComplete`.
@@ -599,7 +611,10 @@ mod tests {
         assert_eq!(m.payload, ServerPayload::UsageOnly);
         assert_eq!(m.usage_metadata.unwrap().total_token_count, Some(5));
         let m = de(r#"{"fancyNewThing":{"a":[1,2]},"usageMetadata":{}}"#);
-        assert_eq!(m.payload, ServerPayload::Unknown(json!({"fancyNewThing":{"a":[1,2]}})));
+        assert_eq!(
+            m.payload,
+            ServerPayload::Unknown(json!({"fancyNewThing":{"a":[1,2]}}))
+        );
         assert!(m.usage_metadata.is_some());
         assert_eq!(
             serde_json::to_value(&m).unwrap(),
@@ -608,14 +623,19 @@ mod tests {
         let m = de(r#"{}"#);
         assert_eq!(m.payload, ServerPayload::Unknown(json!({})));
         let m = de(r#"{"setupComplete":{},"extra":1}"#);
-        assert_eq!(m.payload, ServerPayload::SetupComplete(SetupComplete::default()));
+        assert_eq!(
+            m.payload,
+            ServerPayload::SetupComplete(SetupComplete::default())
+        );
     }
 
     #[test]
     fn vertex_usage_names() {
-        let m = de(r#"{"serverContent":{"turnComplete":true},"usageMetadata":{"promptTokenCount":10,
+        let m = de(
+            r#"{"serverContent":{"turnComplete":true},"usageMetadata":{"promptTokenCount":10,
             "candidatesTokenCount":"7","totalTokenCount":17,
-            "candidatesTokensDetails":[{"modality":"AUDIO","tokenCount":7}],"trafficType":"ON_DEMAND"}}"#);
+            "candidatesTokensDetails":[{"modality":"AUDIO","tokenCount":7}],"trafficType":"ON_DEMAND"}}"#,
+        );
         let u = m.usage_metadata.as_ref().unwrap();
         assert_eq!(u.response_token_count, Some(7));
         assert_eq!(u.response_tokens_details[0].modality, Some(Modality::Audio));
@@ -647,7 +667,9 @@ mod tests {
                 time_left: Some(Duration::from_millis(1500))
             })
         );
-        assert!(serde_json::from_str::<ServerMessage>(r#"{"goAway":{"timeLeft":"soon"}}"#).is_err());
+        assert!(
+            serde_json::from_str::<ServerMessage>(r#"{"goAway":{"timeLeft":"soon"}}"#).is_err()
+        );
         let m = de(
             r#"{"session_resumption_update":{"new_handle":"h","resumable":true,"last_consumed_client_message_index":"42"}}"#,
         );
@@ -668,7 +690,10 @@ mod tests {
         let ServerPayload::VoiceActivity(v) = &m.payload else {
             panic!()
         };
-        assert_eq!(v.voice_activity_type, Some(VoiceActivityType::ActivityStart));
+        assert_eq!(
+            v.voice_activity_type,
+            Some(VoiceActivityType::ActivityStart)
+        );
         assert_eq!(v.audio_offset, Some(Duration::from_millis(250)));
         assert_eq!(
             serde_json::to_value(&m).unwrap(),

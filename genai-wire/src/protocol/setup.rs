@@ -40,7 +40,10 @@ pub struct FunctionDeclaration {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub response: Option<Value>,
     /// The result as JSON Schema.
-    #[serde(alias = "response_json_schema", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "response_json_schema",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub response_json_schema: Option<Value>,
     /// Blocking or NON_BLOCKING (async) execution (§6).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -85,7 +88,10 @@ pub struct Tool {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retrieval: Option<Value>,
     /// Vertex enterprise web search (Vertex only).
-    #[serde(alias = "enterprise_web_search", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "enterprise_web_search",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub enterprise_web_search: Option<Value>,
     /// Parallel.ai search (Vertex only).
     #[serde(alias = "parallel_ai_search", skip_serializing_if = "Option::is_none")]
@@ -127,7 +133,10 @@ pub struct PrebuiltVoiceConfig {
 #[serde(rename_all = "camelCase", default)]
 pub struct VoiceConfig {
     /// A prebuilt voice.
-    #[serde(alias = "prebuilt_voice_config", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "prebuilt_voice_config",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub prebuilt_voice_config: Option<PrebuiltVoiceConfig>,
 }
 
@@ -196,10 +205,18 @@ pub struct GenerationConfig {
     #[serde(with = "float_opt", skip_serializing_if = "Option::is_none")]
     pub temperature: Option<f32>,
     /// Nucleus sampling.
-    #[serde(alias = "top_p", with = "float_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "top_p",
+        with = "float_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub top_p: Option<f32>,
     /// Top-k sampling.
-    #[serde(alias = "top_k", with = "int32_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "top_k",
+        with = "int32_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub top_k: Option<i32>,
     /// Number of candidates (1 for Live).
     #[serde(
@@ -404,7 +421,10 @@ pub struct Setup {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tools: Vec<Tool>,
     /// VAD and turn handling.
-    #[serde(alias = "realtime_input_config", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        alias = "realtime_input_config",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub realtime_input_config: Option<RealtimeInputConfig>,
     /// Session resumption.
     #[serde(alias = "session_resumption", skip_serializing_if = "Option::is_none")]
@@ -500,10 +520,16 @@ mod tests {
         let aad = rc.automatic_activity_detection.as_ref().unwrap();
         assert_eq!(aad.silence_duration_ms, Some(100));
         assert_eq!(aad.start_of_speech_sensitivity, Some(StartSensitivity::Low));
-        assert_eq!(rc.turn_coverage, Some(TurnCoverage::TurnIncludesOnlyActivity));
+        assert_eq!(
+            rc.turn_coverage,
+            Some(TurnCoverage::TurnIncludesOnlyActivity)
+        );
         let cwc = s.context_window_compression.as_ref().unwrap();
         assert_eq!(cwc.trigger_tokens, Some(25600));
-        assert_eq!(cwc.sliding_window.as_ref().unwrap().target_tokens, Some(12800));
+        assert_eq!(
+            cwc.sliding_window.as_ref().unwrap().target_tokens,
+            Some(12800)
+        );
         assert_eq!(s.proactivity.as_ref().unwrap().proactive_audio, Some(true));
         let out = serde_json::to_value(&s).unwrap();
         assert_eq!(out["contextWindowCompression"]["triggerTokens"], "25600");

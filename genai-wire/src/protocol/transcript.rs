@@ -81,7 +81,10 @@ pub fn parse_transcript(text: &str) -> Result<Vec<TranscriptFrame>> {
             heads.push((dir, n, lineno + 1, offset, offset + head_len));
         } else if heads.is_empty() && !line.trim().is_empty() {
             return Err(Error::decode(
-                format!("transcript line {}: expected `>N {{json}}` or `<N {{json}}`", lineno + 1),
+                format!(
+                    "transcript line {}: expected `>N {{json}}` or `<N {{json}}`",
+                    lineno + 1
+                ),
                 line.as_bytes(),
             ));
         }
