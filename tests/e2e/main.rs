@@ -1,1 +1,5 @@
-//! End-to-end tests over real websockets against the emulator.
+//! End-to-end tests: adk-live against the genai-wire emulator over real websockets on
+//! 127.0.0.1. One test binary (one link) for the whole suite.
+
+mod background_tools;
+mod support;

@@ -1,0 +1,175 @@
+//! Shared rig: an emulator on 127.0.0.1:0 with a scenario from `fixtures/scenarios/`,
+//! test tools, and helpers to read what the emulator received.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use adk_live::prelude::*;
+use genai_wire::emulator::{Emulator, EmulatorHandle, Frame, Scenario, SessionHandle};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+pub const WAIT: Duration = Duration::from_secs(10);
+
+pub fn fixture(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures")
+        .join(path)
+}
+
+pub fn scenario(name: &str) -> Scenario {
+    Scenario::from_file(fixture(&format!("scenarios/{name}"))).expect("scenario fixture")
+}
+
+/// An emulator (Developer API unless `vertex`) serving `scenario`.
+pub async fn emulator(name: &str, backend: Backend) -> EmulatorHandle {
+    Emulator::builder()
+        .backend(backend)
+        .scenario(scenario(name))
+        .bind("127.0.0.1:0")
+        .await
+        .expect("emulator binds")
+}
+
+/// `Live::builder()` aimed at the emulator's URL for its backend.
+pub async fn connect(emu: &EmulatorHandle, backend: Backend, builder: LiveBuilder) -> LiveHandle {
+    builder
+        .backend(backend)
+        .connect_endpoint(emu.ws_url(), Credentials::None)
+        .await
+        .expect("session connects")
+}
+
+/// Reads events until `pred` matches one; returns every event read (the match last).
+pub async fn events_until(
+    session: &LiveHandle,
+    mut pred: impl FnMut(&LiveEvent) -> bool,
+) -> Vec<LiveEvent> {
+    let mut seen = Vec::new();
+    let found = tokio::time::timeout(WAIT, async {
+        while let Some(e) = session.next_event().await {
+            let hit = pred(&e);
+            seen.push(e);
+            if hit {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert!(matches!(found, Ok(true)), "event not seen; got {seen:#?}");
+    seen
+}
+
+/// The function responses the emulator received, in order, with when they arrived.
+pub fn function_responses(session: &SessionHandle) -> Vec<(Duration, Value)> {
+    responses_in(&session.frames())
+}
+
+/// The function responses among `frames` (use inside `wait_for` predicates, which hold
+/// the recording).
+pub fn responses_in(frames: &[Frame]) -> Vec<(Duration, Value)> {
+    frames
+        .iter()
+        .filter(|f| f.kind == "toolResponse")
+        .flat_map(|f| {
+            let v: Value = serde_json::from_slice(&f.raw).expect("recorded json");
+            let rs = v["toolResponse"]["functionResponses"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            rs.into_iter().map(move |r| (f.at, r))
+        })
+        .collect()
+}
+
+/// The ids of the function calls the emulator sent, in order, with their names.
+pub fn function_calls(session: &SessionHandle) -> Vec<(String, String)> {
+    session
+        .frames_of("toolCall")
+        .into_iter()
+        .flat_map(|f| {
+            let v: Value = serde_json::from_slice(&f.raw).expect("recorded json");
+            v["toolCall"]["functionCalls"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .map(|c| {
+            (
+                c["id"].as_str().unwrap_or_default().to_owned(),
+                c["name"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct Query {
+    pub query: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct Key {
+    pub key: String,
+}
+
+/// Counts tool futures dropped (finished, cancelled or aborted): proves no task lingers.
+#[derive(Clone, Default)]
+pub struct Drops(pub Arc<AtomicUsize>);
+
+pub struct DropGuard(Arc<AtomicUsize>);
+
+impl Drop for DropGuard {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+impl Drops {
+    pub fn guard(&self) -> DropGuard {
+        DropGuard(self.0.clone())
+    }
+
+    pub fn count(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// A background-capable search: `stages` progress updates `stage` apart, then a result.
+/// Ignores cancellation when `stubborn` (so only the abort stops it).
+pub fn search(stage: Duration, stages: usize, stubborn: bool, drops: Drops) -> impl Tool {
+    tool_fn("search", "Searches", move |q: Query, ctx: ToolContext| {
+        let guard = drops.guard();
+        async move {
+            let _guard = guard;
+            for i in 0..stages {
+                ctx.progress(json!({"stage": i}));
+                if stubborn {
+                    tokio::time::sleep(stage).await;
+                } else {
+                    tokio::select! {
+                        _ = ctx.cancelled() => return Err(ToolError::new("cancelled")),
+                        _ = tokio::time::sleep(stage) => {}
+                    }
+                }
+            }
+            Ok::<_, ToolError>(json!({"hits": [q.query]}))
+        }
+    })
+}
+
+/// A standard tool that takes `delay`.
+pub fn lookup(delay: Duration) -> impl Tool {
+    tool_fn(
+        "lookup",
+        "Looks a key up",
+        move |k: Key, _ctx: ToolContext| async move {
+            tokio::time::sleep(delay).await;
+            Ok::<_, ToolError>(json!({"value": format!("v-{}", k.key)}))
+        },
+    )
+}
