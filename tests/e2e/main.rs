@@ -2,4 +2,7 @@
 //! 127.0.0.1. One test binary (one link) for the whole suite.
 
 mod background_tools;
+mod cancellation;
+mod failures;
+mod scheduling;
 mod support;
