@@ -20,7 +20,11 @@ async fn emulator() -> genai_wire::emulator::EmulatorHandle {
 #[tokio::test]
 async fn api_key_in_query_or_header_is_accepted() {
     let emu = emulator().await;
-    let mut ws = start(&format!("{}?key=test-key", emu.ws_url()), dev_setup(json!({}))).await;
+    let mut ws = start(
+        &format!("{}?key=test-key", emu.ws_url()),
+        dev_setup(json!({})),
+    )
+    .await;
     drop(ws.close(None).await);
     let mut ws = connect_with(&emu.ws_url(), &[("x-goog-api-key", "test-key")], None).await;
     send(&mut ws, dev_setup(json!({}))).await;
@@ -33,9 +37,15 @@ async fn bad_key_is_accepted_then_closed_1007() {
     let emu = emulator().await;
     let mut ws = connect(&format!("{}?key=wrong", emu.ws_url())).await;
     let g = recv(&mut ws).await;
-    assert_eq!(g.close(), (1007, "API key not valid. Please pass a valid API key."));
+    assert_eq!(
+        g.close(),
+        (1007, "API key not valid. Please pass a valid API key.")
+    );
     let s = emu.wait_for_session(T).await.unwrap();
-    assert_eq!(s.wait_for_violation(1, T).await.unwrap().kind, ViolationKind::Auth);
+    assert_eq!(
+        s.wait_for_violation(1, T).await.unwrap().kind,
+        ViolationKind::Auth
+    );
 }
 
 #[tokio::test]
@@ -49,8 +59,15 @@ async fn missing_credentials_close_1008_and_tokens_work() {
         .unwrap();
     let mut ws = connect(&emu.ws_url()).await;
     assert_eq!(recv(&mut ws).await.close().0, 1008);
-    let url = emu.ws_url().replace("v1beta.GenerativeService.BidiGenerateContent", "v1alpha.GenerativeService.BidiGenerateContentConstrained");
-    start(&format!("{url}?access_token=auth_tokens/abc"), dev_setup(json!({}))).await;
+    let url = emu.ws_url().replace(
+        "v1beta.GenerativeService.BidiGenerateContent",
+        "v1alpha.GenerativeService.BidiGenerateContentConstrained",
+    );
+    start(
+        &format!("{url}?access_token=auth_tokens/abc"),
+        dev_setup(json!({})),
+    )
+    .await;
     let mut ws = connect_with(&url, &[("authorization", "Token auth_tokens/abc")], None).await;
     send(&mut ws, dev_setup(json!({}))).await;
     assert!(has(recv(&mut ws).await.json(), "setupComplete"));
@@ -85,7 +102,11 @@ async fn setup_must_come_first() {
     let (code, reason) = g.close();
     assert_eq!(code, 1007, "{reason}");
     // A second setup is refused too.
-    let mut ws = start(&format!("{}?key=test-key", emu.ws_url()), dev_setup(json!({}))).await;
+    let mut ws = start(
+        &format!("{}?key=test-key", emu.ws_url()),
+        dev_setup(json!({})),
+    )
+    .await;
     send(&mut ws, dev_setup(json!({}))).await;
     assert_eq!(recv(&mut ws).await.close().0, 1007);
 }
@@ -94,7 +115,11 @@ async fn setup_must_come_first() {
 async fn unknown_model_closes_1008() {
     let emu = emulator().await;
     let mut ws = connect(&format!("{}?key=test-key", emu.ws_url())).await;
-    send(&mut ws, json!({"setup": {"model": "gemini-live-2.5-flash-preview"}})).await;
+    send(
+        &mut ws,
+        json!({"setup": {"model": "gemini-live-2.5-flash-preview"}}),
+    )
+    .await;
     let g = recv(&mut ws).await;
     let (code, reason) = g.close();
     assert_eq!(code, 1008);
@@ -115,7 +140,11 @@ async fn unknown_model_closes_1008() {
     send(&mut ws, json!({"setup": {"model": "models/x"}})).await;
     let g = recv(&mut ws).await;
     assert_eq!(g.close().0, 1008);
-    assert!(g.close().1.starts_with("models/x is not found for API version v1beta"));
+    assert!(
+        g.close()
+            .1
+            .starts_with("models/x is not found for API version v1beta")
+    );
 }
 
 #[tokio::test]
@@ -126,11 +155,17 @@ async fn vertex_setup_complete_has_a_session_id() {
         .bind("127.0.0.1:0")
         .await
         .unwrap();
-    assert!(emu.ws_url().ends_with("/ws/google.cloud.aiplatform.v1beta1.LlmBidiService/BidiGenerateContent"));
+    assert!(
+        emu.ws_url()
+            .ends_with("/ws/google.cloud.aiplatform.v1beta1.LlmBidiService/BidiGenerateContent")
+    );
     let mut ws = connect(&emu.ws_url()).await;
     send(&mut ws, json!({"setup": {"model": "projects/p/locations/us-central1/publishers/google/models/gemini-live-2.5-flash"}})).await;
     let g = recv(&mut ws).await;
-    let id = g.json()["setupComplete"]["sessionId"].as_str().unwrap().to_string();
+    let id = g.json()["setupComplete"]["sessionId"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert_eq!(id.len(), 36);
     let s = emu.wait_for_session(T).await.unwrap();
     assert_eq!(s.id().as_str(), id);
@@ -147,36 +182,64 @@ async fn strict_validation_closes_1007() {
     let url = format!("{}?key=test-key", emu.ws_url());
     // Unknown field in setup.
     let mut ws = connect(&url).await;
-    send(&mut ws, json!({"setup": {"model": "models/m", "fooBar": 1}})).await;
+    send(
+        &mut ws,
+        json!({"setup": {"model": "models/m", "fooBar": 1}}),
+    )
+    .await;
     assert_eq!(
         recv(&mut ws).await.close(),
-        (1007, "Invalid JSON payload received. Unknown name \"fooBar\" at 'setup': Cannot find field.")
+        (
+            1007,
+            "Invalid JSON payload received. Unknown name \"fooBar\" at 'setup': Cannot find field."
+        )
     );
     // Unknown field deep inside a later message.
     let mut ws = start(&url, dev_setup(json!({}))).await;
-    send(&mut ws, json!({"clientContent": {"turns": [{"role": "user", "parts": [{"txt": "hi"}]}]}})).await;
+    send(
+        &mut ws,
+        json!({"clientContent": {"turns": [{"role": "user", "parts": [{"txt": "hi"}]}]}}),
+    )
+    .await;
     let g = recv(&mut ws).await;
     assert_eq!(g.close().0, 1007);
-    assert!(g.close().1.contains("client_content.turns[0].parts[0]"), "{}", g.close().1);
+    assert!(
+        g.close().1.contains("client_content.turns[0].parts[0]"),
+        "{}",
+        g.close().1
+    );
     // Bad base64.
     let mut ws = start(&url, dev_setup(json!({}))).await;
     send(&mut ws, audio_msg("not*base64")).await;
     assert_eq!(recv(&mut ws).await.close().0, 1007);
     // Bad enum.
     let mut ws = connect(&url).await;
-    send(&mut ws, dev_setup(json!({"generationConfig": {"responseModalities": ["SMELL"]}}))).await;
+    send(
+        &mut ws,
+        dev_setup(json!({"generationConfig": {"responseModalities": ["SMELL"]}})),
+    )
+    .await;
     assert_eq!(recv(&mut ws).await.close().0, 1007);
     // Not JSON at all, in a binary frame.
     let mut ws = start(&url, dev_setup(json!({}))).await;
     use futures::SinkExt;
-    ws.send(tokio_tungstenite::tungstenite::Message::Binary(vec![0xff, 0x00, 0x7b].into()))
-        .await
-        .unwrap();
+    ws.send(tokio_tungstenite::tungstenite::Message::Binary(
+        vec![0xff, 0x00, 0x7b].into(),
+    ))
+    .await
+    .unwrap();
     assert_eq!(recv(&mut ws).await.close().0, 1007);
     // The server survived all of that.
     start(&url, dev_setup(json!({}))).await;
     let kinds: Vec<_> = emu.violations().into_iter().map(|(_, v)| v.kind).collect();
-    assert!(kinds.iter().filter(|k| **k == ViolationKind::InvalidMessage).count() >= 5, "{kinds:?}");
+    assert!(
+        kinds
+            .iter()
+            .filter(|k| **k == ViolationKind::InvalidMessage)
+            .count()
+            >= 5,
+        "{kinds:?}"
+    );
 }
 
 #[tokio::test]
@@ -186,7 +249,8 @@ async fn backend_specific_fields() {
         .bind("127.0.0.1:0")
         .await
         .unwrap();
-    let vertex_setup = json!({"setup": {"model": "projects/p/locations/l/publishers/google/models/m"}});
+    let vertex_setup =
+        json!({"setup": {"model": "projects/p/locations/l/publishers/google/models/m"}});
     // willContinue does not exist on Vertex.
     let mut ws = start(&emu.vertex_url("v1beta1"), vertex_setup.clone()).await;
     send(&mut ws, json!({"toolResponse": {"functionResponses": [{"id": "x", "name": "f", "response": {}, "willContinue": true}]}})).await;
@@ -199,7 +263,11 @@ async fn backend_specific_fields() {
     assert_eq!(recv(&mut ws).await.close().0, 1007);
     // transparent resumption is Vertex-only.
     let mut ws = connect(&emu.developer_url("v1beta")).await;
-    send(&mut ws, dev_setup(json!({"sessionResumption": {"transparent": true}}))).await;
+    send(
+        &mut ws,
+        dev_setup(json!({"sessionResumption": {"transparent": true}})),
+    )
+    .await;
     assert_eq!(recv(&mut ws).await.close().0, 1007);
     let mut ws = connect(&emu.vertex_url("v1beta1")).await;
     send(
@@ -265,8 +333,18 @@ async fn every_server_message_is_a_binary_frame() {
         }
     }
     let s = emu.wait_for_session(T).await.unwrap();
-    assert!(s.frames().iter().filter(|f| f.from_server()).all(|f| f.binary));
-    assert!(s.frames().iter().filter(|f| f.from_client()).all(|f| !f.binary));
+    assert!(
+        s.frames()
+            .iter()
+            .filter(|f| f.from_server())
+            .all(|f| f.binary)
+    );
+    assert!(
+        s.frames()
+            .iter()
+            .filter(|f| f.from_client())
+            .all(|f| !f.binary)
+    );
 }
 
 #[tokio::test]

@@ -34,7 +34,13 @@ pub fn voiced_pcm16(ms: u32) -> Vec<u8> {
         }
         // A few harmonics with decreasing weight approximate a glottal source.
         let mut s = 0.0;
-        for (k, w) in [(1.0f32, 1.0f32), (2.0, 0.5), (3.0, 0.33), (4.0, 0.2), (6.0, 0.1)] {
+        for (k, w) in [
+            (1.0f32, 1.0f32),
+            (2.0, 0.5),
+            (3.0, 0.33),
+            (4.0, 0.2),
+            (6.0, 0.1),
+        ] {
             s += w * (phase * k).sin();
         }
         // Syllables: ~4 Hz envelope, with a short pause every ~0.9 s.
@@ -111,7 +117,6 @@ pub fn mean_abs(pcm: &[u8]) -> u32 {
         .sum();
     (sum / n as u64) as u32
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -124,15 +124,22 @@ fn behavior_of(v: Option<&Value>, default_blocking: bool) -> Behavior {
 fn declared_functions(tools: Option<&Value>, default_blocking: bool) -> Vec<(String, Behavior)> {
     let mut out = Vec::new();
     for tool in tools.and_then(Value::as_array).into_iter().flatten() {
-        let Some(tool) = tool.as_object() else { continue };
+        let Some(tool) = tool.as_object() else {
+            continue;
+        };
         for decl in get(tool, "functionDeclarations")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
         {
-            let Some(decl) = decl.as_object() else { continue };
+            let Some(decl) = decl.as_object() else {
+                continue;
+            };
             if let Some(name) = get(decl, "name").and_then(Value::as_str) {
-                out.push((name.to_string(), behavior_of(get(decl, "behavior"), default_blocking)));
+                out.push((
+                    name.to_string(),
+                    behavior_of(get(decl, "behavior"), default_blocking),
+                ));
             }
         }
     }
@@ -167,13 +174,20 @@ impl SetupInfo {
             auto_vad,
             barge_in,
             declared: declared_functions(get(setup, "tools"), default_blocking),
-            resumption: sr.map(|s| get(s, "transparent").and_then(Value::as_bool).unwrap_or(false)),
+            resumption: sr.map(|s| {
+                get(s, "transparent")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false)
+            }),
             handle: sr
                 .and_then(|s| get(s, "handle"))
                 .and_then(Value::as_str)
                 .filter(|h| !h.is_empty())
                 .map(str::to_string),
-            model: get(setup, "model").and_then(Value::as_str).unwrap_or("").to_string(),
+            model: get(setup, "model")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
         }
     }
 }
@@ -235,6 +249,7 @@ pub struct Engine {
     last_user_text: String,
     last_turn_had_audio: bool,
     resp_latch: VecDeque<String>,
+    pending_update: bool,
     // accounting
     context_tokens: u64,
     response_tokens: u64,
@@ -248,7 +263,12 @@ const BUDGET: u32 = 512;
 
 impl Engine {
     /// A new conversation.
-    pub fn new(sc: Arc<Compiled>, backend: Backend, session_id: Arc<str>, setup: SetupInfo) -> Self {
+    pub fn new(
+        sc: Arc<Compiled>,
+        backend: Backend,
+        session_id: Arc<str>,
+        setup: SetupInfo,
+    ) -> Self {
         Engine {
             sc,
             backend,
@@ -275,6 +295,7 @@ impl Engine {
             last_user_text: String::new(),
             last_turn_had_audio: false,
             resp_latch: VecDeque::new(),
+            pending_update: false,
             context_tokens: 0,
             response_tokens: 0,
             strict_tool_responses: false,
@@ -501,7 +522,9 @@ impl Engine {
         let Some(fr) = fr.as_object() else { return };
         let id = get(fr, "id").and_then(Value::as_str);
         let name = get(fr, "name").and_then(Value::as_str);
-        let will_continue = get(fr, "willContinue").and_then(Value::as_bool).unwrap_or(false);
+        let will_continue = get(fr, "willContinue")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
         let scheduling = get(fr, "scheduling").map_or(Scheduling::WhenIdle, Scheduling::from_wire);
         if id.is_none_or(str::is_empty) && self.backend == Backend::DeveloperApi {
             self.violation(
@@ -525,7 +548,8 @@ impl Engine {
                 match (call.behavior, scheduling) {
                     (Behavior::Blocking, _) if call.responses == 1 => {
                         if self.turn_open && self.owner == Owner::Scenario {
-                            self.synthetic.push_back(Synth::Speak(text, self.sc.tool_result.ms));
+                            self.synthetic
+                                .push_back(Synth::Speak(text, self.sc.tool_result.ms));
                         } else {
                             self.idle_results.push_back(text);
                         }
@@ -542,7 +566,8 @@ impl Engine {
                     }
                 }
                 if !self.turn_open && !self.calls.any_open() {
-                    self.resumption_update();
+                    // Announced from `poll`, unless a result turn starts first.
+                    self.pending_update = true;
                 }
             }
             Err(e) => {
@@ -553,7 +578,9 @@ impl Engine {
                     ),
                     ResponseError::AlreadyClosed(id) => (
                         ViolationKind::ClosedCallId,
-                        format!("function response for call {id:?}, already closed (willContinue was false)"),
+                        format!(
+                            "function response for call {id:?}, already closed (willContinue was false)"
+                        ),
                     ),
                     ResponseError::Cancelled(id) => (
                         ViolationKind::CancelledCallId,
@@ -561,13 +588,17 @@ impl Engine {
                     ),
                     ResponseError::NoMatch(name) => (
                         ViolationKind::MissingCallId,
-                        format!("function response without an id matches no open call (name {name:?})"),
+                        format!(
+                            "function response without an id matches no open call (name {name:?})"
+                        ),
                     ),
                 };
                 self.violation(kind, detail);
                 if self.strict_tool_responses {
-                    self.out
-                        .push(Out::Close(1008, "Requested entity was not found.".to_string()));
+                    self.out.push(Out::Close(
+                        1008,
+                        "Requested entity was not found.".to_string(),
+                    ));
                 }
             }
         }
@@ -585,6 +616,7 @@ impl Engine {
     }
 
     fn open_turn(&mut self, owner: Owner) {
+        self.pending_update = false;
         if !self.turn_open {
             self.turn_open = true;
             self.owner = owner;
@@ -596,7 +628,8 @@ impl Engine {
 
     fn start_result_turn(&mut self, text: Arc<str>) {
         self.open_turn(Owner::Result);
-        self.synthetic.push_back(Synth::Speak(text, self.sc.tool_result.ms));
+        self.synthetic
+            .push_back(Synth::Speak(text, self.sc.tool_result.ms));
         self.synthetic.push_back(Synth::EndTurn);
     }
 
@@ -640,10 +673,7 @@ impl Engine {
             }
             self.response_tokens += (w1 - w0) as u64 * 2;
         } else {
-            let frame = self
-                .sc
-                .frames(self.backend)
-                .frame(self.audio_chunk_counter);
+            let frame = self.sc.frames(self.backend).frame(self.audio_chunk_counter);
             self.audio_chunk_counter = self.audio_chunk_counter.wrapping_add(1);
             self.frame(frame, kind::MODEL_TURN);
             if self.setup.output_transcription && w1 > w0 {
@@ -664,7 +694,11 @@ impl Engine {
         );
         let prompt = self.context_tokens;
         let resp = self.response_tokens.max(1);
-        let modality = if self.setup.text_modality { "TEXT" } else { "AUDIO" };
+        let modality = if self.setup.text_modality {
+            "TEXT"
+        } else {
+            "AUDIO"
+        };
         let msg = match self.backend {
             Backend::DeveloperApi => format!(
                 r#"{{"serverContent":{{"turnComplete":true}},"usageMetadata":{{"promptTokenCount":{prompt},"responseTokenCount":{resp},"totalTokenCount":{},"promptTokensDetails":[{{"modality":"TEXT","tokenCount":{prompt}}}],"responseTokensDetails":[{{"modality":"{modality}","tokenCount":{resp}}}]}}}}"#,
@@ -738,9 +772,12 @@ impl Engine {
     fn render(&self, v: &Value) -> Value {
         match v {
             Value::String(s) if s.contains("{{") => Value::String(
-                s.replace("{{lastCallId}}", self.last_call_ids.first().map_or("", |s| s))
-                    .replace("{{sessionId}}", &self.session_id)
-                    .replace("{{userText}}", &self.last_user_text),
+                s.replace(
+                    "{{lastCallId}}",
+                    self.last_call_ids.first().map_or("", |s| s),
+                )
+                .replace("{{sessionId}}", &self.session_id)
+                .replace("{{userText}}", &self.last_user_text),
             ),
             Value::Array(a) => Value::Array(a.iter().map(|x| self.render(x)).collect()),
             Value::Object(o) => {
@@ -834,6 +871,10 @@ impl Engine {
                     self.start_result_turn(text);
                     continue;
                 }
+            }
+            if self.pending_update && !self.turn_open {
+                self.pending_update = false;
+                self.resumption_update();
             }
             // 4. The script.
             if self.done || self.calls.blocking_open() {
@@ -1030,7 +1071,13 @@ mod tests {
             "tools": [{"function_declarations": [{"name": "a", "behavior": "NON_BLOCKING"}, {"name": "b"}]}]}));
         assert!(s.text_modality && !s.auto_vad && !s.barge_in && s.output_transcription);
         assert_eq!(s.resumption, Some(false));
-        assert_eq!(s.declared, vec![("a".into(), Behavior::NonBlocking), ("b".into(), Behavior::Blocking)]);
+        assert_eq!(
+            s.declared,
+            vec![
+                ("a".into(), Behavior::NonBlocking),
+                ("b".into(), Behavior::Blocking)
+            ]
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -1049,10 +1096,15 @@ mod tests {
         assert_eq!(
             k,
             vec![
-                kind::MODEL_TURN, kind::OUTPUT_TRANSCRIPTION,
-                kind::MODEL_TURN, kind::OUTPUT_TRANSCRIPTION,
-                kind::MODEL_TURN, kind::OUTPUT_TRANSCRIPTION,
-                kind::TOOL_CALL, kind::GENERATION_COMPLETE, kind::TURN_COMPLETE
+                kind::MODEL_TURN,
+                kind::OUTPUT_TRANSCRIPTION,
+                kind::MODEL_TURN,
+                kind::OUTPUT_TRANSCRIPTION,
+                kind::MODEL_TURN,
+                kind::OUTPUT_TRANSCRIPTION,
+                kind::TOOL_CALL,
+                kind::GENERATION_COMPLETE,
+                kind::TURN_COMPLETE
             ]
         );
         assert!(e.calls().any_open());

@@ -96,8 +96,8 @@ use tokio::task::JoinHandle;
 pub use audio::{OUTPUT_RATE, voiced_pcm16};
 pub use control::Control;
 pub use record::{
-    CloseBy, CloseRecord, ConnectionRecord, Direction, Frame, RecordMode, Violation,
-    ViolationKind, classify, kind, write_transcript,
+    CloseBy, CloseRecord, ConnectionRecord, Direction, Frame, RecordMode, Violation, ViolationKind,
+    classify, kind, write_transcript,
 };
 pub use scenario::{DEFAULT_SCENARIO, Scenario, ScenarioError};
 pub use server::TlsMaterial;
@@ -325,7 +325,10 @@ impl EmulatorBuilder {
     }
 
     /// Binds a listener (e.g. `"127.0.0.1:0"`) and starts accepting connections.
-    pub async fn bind(self, addr: impl tokio::net::ToSocketAddrs) -> Result<EmulatorHandle, EmulatorError> {
+    pub async fn bind(
+        self,
+        addr: impl tokio::net::ToSocketAddrs,
+    ) -> Result<EmulatorHandle, EmulatorError> {
         let emu = self.build()?;
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
@@ -398,7 +401,11 @@ impl Emulator {
     }
 
     /// Waits until at least `n` sessions exist; returns them, oldest first.
-    pub async fn wait_for_sessions(&self, n: usize, timeout: Duration) -> Result<Vec<SessionHandle>, WaitTimeout> {
+    pub async fn wait_for_sessions(
+        &self,
+        n: usize,
+        timeout: Duration,
+    ) -> Result<Vec<SessionHandle>, WaitTimeout> {
         let mut rx = self.shared.registry.subscribe();
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
@@ -406,7 +413,10 @@ impl Emulator {
             if s.len() >= n {
                 return Ok(s);
             }
-            if tokio::time::timeout_at(deadline, rx.changed()).await.is_err() {
+            if tokio::time::timeout_at(deadline, rx.changed())
+                .await
+                .is_err()
+            {
                 return Err(WaitTimeout {
                     what: format!("{n} sessions"),
                     after: timeout,
@@ -431,7 +441,10 @@ impl Emulator {
 
     /// All transcripts, session after session, in the recordings' format.
     pub fn transcript(&self) -> String {
-        self.sessions().iter().map(SessionHandle::transcript).collect()
+        self.sessions()
+            .iter()
+            .map(SessionHandle::transcript)
+            .collect()
     }
 
     /// Forgets sessions whose connections ended and whose handles expired (or all
@@ -466,7 +479,9 @@ pub struct EmulatorHandle {
 
 impl std::fmt::Debug for EmulatorHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EmulatorHandle").field("addr", &self.addr).finish_non_exhaustive()
+        f.debug_struct("EmulatorHandle")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
     }
 }
 
@@ -508,12 +523,20 @@ impl EmulatorHandle {
 
     /// `http(s)://host:port`: what to give an SDK as `base_url`.
     pub fn base_url(&self) -> String {
-        let scheme = if self.emu.shared.tls.is_some() { "https" } else { "http" };
+        let scheme = if self.emu.shared.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         format!("{scheme}://{}:{}", self.host(), self.port())
     }
 
     fn ws_base(&self) -> String {
-        let scheme = if self.emu.shared.tls.is_some() { "wss" } else { "ws" };
+        let scheme = if self.emu.shared.tls.is_some() {
+            "wss"
+        } else {
+            "ws"
+        };
         format!("{scheme}://{}:{}", self.host(), self.port())
     }
 

@@ -302,7 +302,11 @@ pub struct Violation {
 
 impl std::fmt::Display for Violation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "[conn {} @ {:?}] {:?}: {}", self.conn, self.at, self.kind, self.detail)
+        write!(
+            f,
+            "[conn {} @ {:?}] {:?}: {}",
+            self.conn, self.at, self.kind, self.detail
+        )
     }
 }
 
@@ -328,10 +332,22 @@ mod tests {
     #[test]
     fn classification() {
         assert_eq!(classify(&json!({"setup": {}})), kind::SETUP);
-        assert_eq!(classify(&json!({"realtime_input": {"audio": {}}})), kind::AUDIO);
-        assert_eq!(classify(&json!({"serverContent": {"turnComplete": true}, "usageMetadata": {}})), kind::TURN_COMPLETE);
-        assert_eq!(classify(&json!({"serverContent": {"modelTurn": {}}})), kind::MODEL_TURN);
-        assert_eq!(classify(&json!({"toolCallCancellation": {"ids": []}})), kind::TOOL_CALL_CANCELLATION);
+        assert_eq!(
+            classify(&json!({"realtime_input": {"audio": {}}})),
+            kind::AUDIO
+        );
+        assert_eq!(
+            classify(&json!({"serverContent": {"turnComplete": true}, "usageMetadata": {}})),
+            kind::TURN_COMPLETE
+        );
+        assert_eq!(
+            classify(&json!({"serverContent": {"modelTurn": {}}})),
+            kind::MODEL_TURN
+        );
+        assert_eq!(
+            classify(&json!({"toolCallCancellation": {"ids": []}})),
+            kind::TOOL_CALL_CANCELLATION
+        );
         assert_eq!(classify(&json!({"whatever": 1})), kind::OTHER);
         assert_eq!(classify(&json!([1])), kind::OTHER);
     }

@@ -183,7 +183,11 @@ impl Default for ToolResult {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase", rename_all_fields = "camelCase")]
+#[serde(
+    deny_unknown_fields,
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
 enum Step {
     WaitUserTurn {},
     WaitToolResponse {
@@ -393,8 +397,7 @@ impl Default for Scenario {
 impl Scenario {
     /// Parses a scenario from JSON text.
     pub fn from_json(text: &str) -> Result<Scenario, ScenarioError> {
-        let file: File =
-            serde_json::from_str(text).map_err(|e| ScenarioError(e.to_string()))?;
+        let file: File = serde_json::from_str(text).map_err(|e| ScenarioError(e.to_string()))?;
         compile(file)
     }
 
@@ -403,7 +406,8 @@ impl Scenario {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path)
             .map_err(|e| ScenarioError(format!("{}: {e}", path.display())))?;
-        Scenario::from_json(&text).map_err(|e| ScenarioError(format!("{}: {}", path.display(), e.0)))
+        Scenario::from_json(&text)
+            .map_err(|e| ScenarioError(format!("{}: {}", path.display(), e.0)))
     }
 
     /// A scenario that waits for user turns and never answers (useful for tests that
@@ -425,7 +429,9 @@ impl Scenario {
 
 fn compile(file: File) -> Result<Scenario, ScenarioError> {
     if !(10..=1000).contains(&file.audio.chunk_ms) {
-        return Err(ScenarioError("audio.chunkMs must be within 10..=1000".into()));
+        return Err(ScenarioError(
+            "audio.chunkMs must be within 10..=1000".into(),
+        ));
     }
     if !(0.1..=100.0).contains(&file.audio.speed) {
         return Err(ScenarioError("audio.speed must be within 0.1..=100".into()));
@@ -488,7 +494,10 @@ fn emit_steps(steps: Vec<Step>, ops: &mut Vec<Op>) -> Result<(), ScenarioError> 
                 for c in list {
                     let args = c.args.unwrap_or_else(|| Value::Object(Default::default()));
                     if !args.is_object() {
-                        return Err(ScenarioError(format!("call {}: args must be an object", c.name)));
+                        return Err(ScenarioError(format!(
+                            "call {}: args must be an object",
+                            c.name
+                        )));
                     }
                     specs.push(CallSpec {
                         name: c.name,
@@ -575,8 +584,18 @@ mod tests {
     fn bad_scenarios_are_refused() {
         assert!(Scenario::from_json(r#"{"steps":[{"speak":{"text":"x"}}]}"#).is_err());
         assert!(Scenario::from_json(r#"{"steps":[{"waitUserTurn":{}},{"dance":{}}]}"#).is_err());
-        assert!(Scenario::from_json(r#"{"steps":[{"waitUserTurn":{}}],"audio":{"chunkMs":1}}"#).is_err());
-        assert!(Scenario::from_json(r#"{"steps":[{"waitUserTurn":{}},{"call":{"name":"f","args":[1]}}]}"#).is_err());
-        assert!(Scenario::from_json(r#"{"repeat":false,"steps":[{"speak":{"text":"x"}}]}"#).is_ok());
+        assert!(
+            Scenario::from_json(r#"{"steps":[{"waitUserTurn":{}}],"audio":{"chunkMs":1}}"#)
+                .is_err()
+        );
+        assert!(
+            Scenario::from_json(
+                r#"{"steps":[{"waitUserTurn":{}},{"call":{"name":"f","args":[1]}}]}"#
+            )
+            .is_err()
+        );
+        assert!(
+            Scenario::from_json(r#"{"repeat":false,"steps":[{"speak":{"text":"x"}}]}"#).is_ok()
+        );
     }
 }

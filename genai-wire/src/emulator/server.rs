@@ -113,10 +113,18 @@ pub(crate) fn route(path: &str, proxy_path: Option<&str>) -> Option<Route> {
 pub(crate) fn check_auth(req: &Request, creds: &Credentials) -> AuthOutcome {
     let mut keys: Vec<String> = Vec::new();
     let mut tokens: Vec<String> = Vec::new();
-    if let Some(v) = req.headers().get("x-goog-api-key").and_then(|v| v.to_str().ok()) {
+    if let Some(v) = req
+        .headers()
+        .get("x-goog-api-key")
+        .and_then(|v| v.to_str().ok())
+    {
         keys.push(v.trim().to_string());
     }
-    if let Some(v) = req.headers().get("authorization").and_then(|v| v.to_str().ok()) {
+    if let Some(v) = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+    {
         let v = v.trim();
         let tok = v
             .strip_prefix("Bearer ")
@@ -152,6 +160,8 @@ pub(crate) fn check_auth(req: &Request, creds: &Credentials) -> AuthOutcome {
 }
 
 /// The upgrade callback's decision: a route (and credentials to check later) or 404.
+/// (The error type is tungstenite's, hence large.)
+#[allow(clippy::result_large_err)]
 pub(crate) fn on_request(
     req: &Request,
     creds: &Credentials,
@@ -285,17 +295,50 @@ mod tests {
 
     #[test]
     fn routes() {
-        let r = route("/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent", None).unwrap();
-        assert_eq!((r.backend, r.api_version.as_str(), r.constrained), (Backend::DeveloperApi, "v1beta", false));
-        let r = route("//ws/google.ai.generativelanguage.v1.GenerativeService.BidiGenerateContent", None).unwrap();
+        let r = route(
+            "/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent",
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            (r.backend, r.api_version.as_str(), r.constrained),
+            (Backend::DeveloperApi, "v1beta", false)
+        );
+        let r = route(
+            "//ws/google.ai.generativelanguage.v1.GenerativeService.BidiGenerateContent",
+            None,
+        )
+        .unwrap();
         assert_eq!(r.api_version, "v1");
         let r = route("/ws/google.ai.generativelanguage.v1alpha.GenerativeService.BidiGenerateContentConstrained", None).unwrap();
         assert!(r.constrained);
-        let r = route("/ws/google.cloud.aiplatform.v1beta1.LlmBidiService/BidiGenerateContent", None).unwrap();
+        let r = route(
+            "/ws/google.cloud.aiplatform.v1beta1.LlmBidiService/BidiGenerateContent",
+            None,
+        )
+        .unwrap();
         assert_eq!(r.backend, Backend::VertexAi);
-        assert!(route("/ws/google.cloud.aiplatform.v1.LlmBidiService/BidiGenerateContent", None).is_some());
-        assert!(route("/ws/google.ai.generativelanguage.v2.GenerativeService.BidiGenerateContent", None).is_none());
-        assert!(route("/ws/google.cloud.aiplatform.v1beta1.LlmBidiService.BidiGenerateContent", None).is_none());
+        assert!(
+            route(
+                "/ws/google.cloud.aiplatform.v1.LlmBidiService/BidiGenerateContent",
+                None
+            )
+            .is_some()
+        );
+        assert!(
+            route(
+                "/ws/google.ai.generativelanguage.v2.GenerativeService.BidiGenerateContent",
+                None
+            )
+            .is_none()
+        );
+        assert!(
+            route(
+                "/ws/google.cloud.aiplatform.v1beta1.LlmBidiService.BidiGenerateContent",
+                None
+            )
+            .is_none()
+        );
         assert!(route("/", None).is_none());
         assert!(route("/my/proxy", Some("/my/proxy")).is_some());
     }
@@ -312,16 +355,40 @@ mod tests {
     fn auth() {
         let creds = Credentials::OneOf(["k1".to_string(), "auth_tokens/t".to_string()].into());
         assert_eq!(check_auth(&req("/x?key=k1", &[]), &creds), AuthOutcome::Ok);
-        assert_eq!(check_auth(&req("/x", &[("x-goog-api-key", "k1")]), &creds), AuthOutcome::Ok);
-        assert_eq!(check_auth(&req("/x?key=nope", &[]), &creds), AuthOutcome::BadKey);
-        assert_eq!(check_auth(&req("/x", &[]), &creds), AuthOutcome::Missing);
-        assert_eq!(check_auth(&req("/x?access_token=auth_tokens%2Ft", &[]), &creds), AuthOutcome::Ok);
         assert_eq!(
-            check_auth(&req("/x", &[("x-goog-api-key", "auth_tokens/t"), ("authorization", "Token auth_tokens/t")]), &creds),
+            check_auth(&req("/x", &[("x-goog-api-key", "k1")]), &creds),
             AuthOutcome::Ok
         );
-        assert_eq!(check_auth(&req("/x", &[("authorization", "Bearer bad")]), &creds), AuthOutcome::BadToken);
-        assert_eq!(check_auth(&req("/x", &[]), &Credentials::AcceptAny), AuthOutcome::Ok);
+        assert_eq!(
+            check_auth(&req("/x?key=nope", &[]), &creds),
+            AuthOutcome::BadKey
+        );
+        assert_eq!(check_auth(&req("/x", &[]), &creds), AuthOutcome::Missing);
+        assert_eq!(
+            check_auth(&req("/x?access_token=auth_tokens%2Ft", &[]), &creds),
+            AuthOutcome::Ok
+        );
+        assert_eq!(
+            check_auth(
+                &req(
+                    "/x",
+                    &[
+                        ("x-goog-api-key", "auth_tokens/t"),
+                        ("authorization", "Token auth_tokens/t")
+                    ]
+                ),
+                &creds
+            ),
+            AuthOutcome::Ok
+        );
+        assert_eq!(
+            check_auth(&req("/x", &[("authorization", "Bearer bad")]), &creds),
+            AuthOutcome::BadToken
+        );
+        assert_eq!(
+            check_auth(&req("/x", &[]), &Credentials::AcceptAny),
+            AuthOutcome::Ok
+        );
     }
 
     #[test]

@@ -97,6 +97,7 @@ impl Drop for ActiveGuard<'_> {
 }
 
 /// Serves one connection: upgrade, then the session.
+#[allow(clippy::result_large_err)] // tungstenite's handshake callback type
 pub(crate) async fn serve<S>(stream: S, shared: Arc<Shared>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -104,19 +105,24 @@ where
     shared.active.fetch_add(1, Ordering::Relaxed);
     let _guard = ActiveGuard(&shared);
     let mut info: Option<RequestInfo> = None;
-    let callback = |req: &tokio_tungstenite::tungstenite::handshake::server::Request,
-                    resp: tokio_tungstenite::tungstenite::handshake::server::Response| {
-        match on_request(req, &shared.cfg.credentials, shared.cfg.proxy_path.as_deref()) {
-            Ok(i) => {
-                info = Some(i);
-                Ok(resp)
+    let callback =
+        |req: &tokio_tungstenite::tungstenite::handshake::server::Request,
+         resp: tokio_tungstenite::tungstenite::handshake::server::Response| {
+            match on_request(
+                req,
+                &shared.cfg.credentials,
+                shared.cfg.proxy_path.as_deref(),
+            ) {
+                Ok(i) => {
+                    info = Some(i);
+                    Ok(resp)
+                }
+                Err(e) => {
+                    tracing::debug!(path = %req.uri(), "unknown path: 404");
+                    Err(e)
+                }
             }
-            Err(e) => {
-                tracing::debug!(path = %req.uri(), "unknown path: 404");
-                Err(e)
-            }
-        }
-    };
+        };
     let handshake = tokio_tungstenite::accept_hdr_async_with_config(
         stream,
         callback,
@@ -133,9 +139,12 @@ where
     let Some(info) = info else { return };
     let mut rng = Rng::new();
     let id: Arc<str> = rng.uuid().into();
-    let sess = shared
-        .registry
-        .create(id.clone(), shared.cfg.record, rng.next_u64(), info.route.backend);
+    let sess = shared.registry.create(
+        id.clone(),
+        shared.cfg.record,
+        rng.next_u64(),
+        info.route.backend,
+    );
     let conn = sess.open_conn(info.path.clone(), info.route.api_version.clone(), false);
     let span = tracing::info_span!(
         "emulator_session",
@@ -259,7 +268,8 @@ where
     }
 
     fn refuse(&mut self, kind: ViolationKind, code: u16, reason: &str) -> End {
-        self.sess.violation(self.conn, kind, format!("closed {code}: {reason}"));
+        self.sess
+            .violation(self.conn, kind, format!("closed {code}: {reason}"));
         End::Close(code, reason.to_string())
     }
 
@@ -306,8 +316,13 @@ where
         let value = match parse_and_validate(&raw, self.backend) {
             Ok(v) => v,
             Err(inv) => {
-                self.sess
-                    .record(self.conn, Direction::ClientToServer, kind::INVALID, &raw, binary);
+                self.sess.record(
+                    self.conn,
+                    Direction::ClientToServer,
+                    kind::INVALID,
+                    &raw,
+                    binary,
+                );
                 return Err(self.refuse_err(ViolationKind::InvalidMessage, 1007, &inv.reason));
             }
         };
@@ -342,9 +357,10 @@ where
         self.engine = Some(engine);
         let msg = match self.backend {
             Backend::DeveloperApi => Bytes::from_static(br#"{"setupComplete":{}}"#),
-            Backend::VertexAi => {
-                Bytes::from(format!(r#"{{"setupComplete":{{"sessionId":"{}"}}}}"#, self.sess.id))
-            }
+            Backend::VertexAi => Bytes::from(format!(
+                r#"{{"setupComplete":{{"sessionId":"{}"}}}}"#,
+                self.sess.id
+            )),
         };
         self.send_frame(msg, kind::SETUP_COMPLETE)
             .await
@@ -372,7 +388,9 @@ where
     fn check_model(&self, model: &str) -> Option<String> {
         let version = &self.info.route.api_version;
         let well_formed = match self.backend {
-            Backend::DeveloperApi => model.strip_prefix("models/").is_some_and(|m| !m.is_empty() && !m.contains('/')),
+            Backend::DeveloperApi => model
+                .strip_prefix("models/")
+                .is_some_and(|m| !m.is_empty() && !m.contains('/')),
             Backend::VertexAi => {
                 let parts: Vec<&str> = model.split('/').collect();
                 matches!(
@@ -398,8 +416,11 @@ where
     /// Resumes the session a handle names: moves its conversation to this connection.
     fn resume(&mut self, handle: &str, info: SetupInfo) -> Result<Box<Engine>, End> {
         let not_found = |this: &mut Self, why: &str| {
-            this.sess
-                .violation(this.conn, ViolationKind::Resumption, format!("resumption handle {why}"));
+            this.sess.violation(
+                this.conn,
+                ViolationKind::Resumption,
+                format!("resumption handle {why}"),
+            );
             End::Close(1008, "BidiGenerateContent session not found".into())
         };
         let Some(h) = resume::decode(handle) else {
@@ -425,9 +446,9 @@ where
                 );
                 return Err(End::Close(1011, "Internal error occurred.".into()));
             }
-            let expired = park
-                .detached_at
-                .is_some_and(|t| Instant::now().saturating_duration_since(t) > self.shared.cfg.handle_ttl);
+            let expired = park.detached_at.is_some_and(|t| {
+                Instant::now().saturating_duration_since(t) > self.shared.cfg.handle_ttl
+            });
             match park.engine.take() {
                 Some(e) if !expired => {
                     park.attached = true;
@@ -437,7 +458,10 @@ where
                 other => {
                     park.engine = other;
                     drop(park);
-                    return Err(not_found(self, "belongs to a session that ended or expired"));
+                    return Err(not_found(
+                        self,
+                        "belongs to a session that ended or expired",
+                    ));
                 }
             }
         };
@@ -489,7 +513,10 @@ where
     }
 
     async fn send_go_away(&mut self, time_left: Duration) -> Result<(), ()> {
-        let m = format!(r#"{{"goAway":{{"timeLeft":"{}"}}}}"#, duration_string(time_left));
+        let m = format!(
+            r#"{{"goAway":{{"timeLeft":"{}"}}}}"#,
+            duration_string(time_left)
+        );
         self.send_frame(Bytes::from(m), kind::GO_AWAY).await
     }
 
@@ -610,7 +637,12 @@ where
                     }
                     if self.goaway_at.is_some_and(|t| t <= now) {
                         self.goaway_at = None;
-                        let left = self.close_at.map_or(Duration::ZERO, |c| c.saturating_duration_since(now));
+                        // Announce the configured lead, like the real service's round
+                        // numbers, rather than the timer's jitter.
+                        let left = match self.shared.cfg.lifetime {
+                            Some(life) => self.shared.cfg.goaway_lead.min(life),
+                            None => Duration::ZERO,
+                        };
                         if self.send_go_away(left).await.is_err() {
                             return End::Drop("connection lost");
                         }
@@ -668,9 +700,15 @@ where
         let value = match parse_and_validate(&raw, self.backend) {
             Ok(v) => v,
             Err(inv) => {
-                self.sess
-                    .record(self.conn, Direction::ClientToServer, kind::INVALID, &raw, binary);
-                let shown: String = String::from_utf8_lossy(&raw[..raw.len().min(200)]).into_owned();
+                self.sess.record(
+                    self.conn,
+                    Direction::ClientToServer,
+                    kind::INVALID,
+                    &raw,
+                    binary,
+                );
+                let shown: String =
+                    String::from_utf8_lossy(&raw[..raw.len().min(200)]).into_owned();
                 self.sess.violation(
                     self.conn,
                     ViolationKind::InvalidMessage,
@@ -701,7 +739,9 @@ where
         }
         if let Some(cc) = get(obj, "clientContent").and_then(Value::as_object) {
             let text = client_content_text(cc);
-            let turn_complete = get(cc, "turnComplete").and_then(Value::as_bool).unwrap_or(false);
+            let turn_complete = get(cc, "turnComplete")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
             engine.on_event(
                 Event::ClientContent {
                     text,
@@ -809,9 +849,16 @@ where
             let mut text = String::new();
             {
                 let rec = self.sess.rec();
-                super::record::write_transcript(rec.frames.iter().filter(|f| f.conn == self.conn), &mut text);
+                super::record::write_transcript(
+                    rec.frames.iter().filter(|f| f.conn == self.conn),
+                    &mut text,
+                );
             }
-            let _g = self.shared.transcript_lock.lock().unwrap_or_else(|e| e.into_inner());
+            let _g = self
+                .shared
+                .transcript_lock
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
             use std::io::Write as _;
             let res = std::fs::OpenOptions::new()
                 .create(true)
@@ -828,13 +875,30 @@ where
 /// The text of a `clientContent`'s user turns.
 fn client_content_text(cc: &Map<String, Value>) -> String {
     let mut out = String::new();
-    for turn in get(cc, "turns").and_then(Value::as_array).into_iter().flatten() {
-        let Some(turn) = turn.as_object() else { continue };
-        if get(turn, "role").and_then(Value::as_str).is_some_and(|r| r != "user") {
+    for turn in get(cc, "turns")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let Some(turn) = turn.as_object() else {
+            continue;
+        };
+        if get(turn, "role")
+            .and_then(Value::as_str)
+            .is_some_and(|r| r != "user")
+        {
             continue;
         }
-        for part in get(turn, "parts").and_then(Value::as_array).into_iter().flatten() {
-            if let Some(t) = part.as_object().and_then(|p| get(p, "text")).and_then(Value::as_str) {
+        for part in get(turn, "parts")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(t) = part
+                .as_object()
+                .and_then(|p| get(p, "text"))
+                .and_then(Value::as_str)
+            {
                 if !out.is_empty() {
                     out.push(' ');
                 }

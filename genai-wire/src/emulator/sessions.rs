@@ -18,8 +18,8 @@ use tokio_tungstenite::tungstenite::Bytes;
 
 use super::engine::Engine;
 use super::record::{
-    CloseRecord, ConnectionRecord, Direction, Frame, RecordMode, Violation, ViolationKind,
-    kind, write_transcript,
+    CloseRecord, ConnectionRecord, Direction, Frame, RecordMode, Violation, ViolationKind, kind,
+    write_transcript,
 };
 use super::resume;
 use crate::Backend;
@@ -254,7 +254,13 @@ impl Default for Registry {
 }
 
 impl Registry {
-    pub fn create(&self, id: Arc<str>, mode: RecordMode, secret: u64, backend: Backend) -> Arc<SessionShared> {
+    pub fn create(
+        &self,
+        id: Arc<str>,
+        mode: RecordMode,
+        secret: u64,
+        backend: Backend,
+    ) -> Arc<SessionShared> {
         let order = self.next.fetch_add(1, Ordering::Relaxed);
         let s = Arc::new(SessionShared::new(id.clone(), order, mode, secret, backend));
         lock(&self.map).insert(id, s.clone());
@@ -316,7 +322,9 @@ pub struct SessionHandle {
 
 impl std::fmt::Debug for SessionHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SessionHandle").field("id", &self.s.id).finish()
+        f.debug_struct("SessionHandle")
+            .field("id", &self.s.id)
+            .finish()
     }
 }
 
@@ -338,12 +346,23 @@ impl SessionHandle {
 
     /// Frames of one kind (see [`kind`](super::kind)).
     pub fn frames_of(&self, kind: &str) -> Vec<Frame> {
-        self.s.rec().frames.iter().filter(|f| f.kind == kind).cloned().collect()
+        self.s
+            .rec()
+            .frames
+            .iter()
+            .filter(|f| f.kind == kind)
+            .cloned()
+            .collect()
     }
 
     /// How many frames of a kind were recorded.
     pub fn count(&self, kind: &str) -> usize {
-        self.s.rec().frames.iter().filter(|f| f.kind == kind).count()
+        self.s
+            .rec()
+            .frames
+            .iter()
+            .filter(|f| f.kind == kind)
+            .count()
     }
 
     /// The client's messages, parsed (frames that are not JSON are skipped).
@@ -426,36 +445,63 @@ impl SessionHandle {
     where
         F: FnMut(&[Frame]) -> bool,
     {
-        self.wait_inner(timeout, "a condition over the frames", |r| pred(&r.frames).then_some(()))
-            .await
+        self.wait_inner(timeout, "a condition over the frames", |r| {
+            pred(&r.frames).then_some(())
+        })
+        .await
     }
 
     /// Waits for the first recorded frame (from the start of the session) that matches.
-    pub async fn wait_for_frame<F>(&self, timeout: Duration, mut pred: F) -> Result<Frame, WaitTimeout>
+    pub async fn wait_for_frame<F>(
+        &self,
+        timeout: Duration,
+        mut pred: F,
+    ) -> Result<Frame, WaitTimeout>
     where
         F: FnMut(&Frame) -> bool,
     {
-        self.wait_inner(timeout, "a matching frame", |r| r.frames.iter().find(|f| pred(f)).cloned())
-            .await
+        self.wait_inner(timeout, "a matching frame", |r| {
+            r.frames.iter().find(|f| pred(f)).cloned()
+        })
+        .await
     }
 
     /// Waits until at least `n` frames of `kind` were recorded; returns the `n`th.
-    pub async fn wait_for_count(&self, kind: &str, n: usize, timeout: Duration) -> Result<Frame, WaitTimeout> {
+    pub async fn wait_for_count(
+        &self,
+        kind: &str,
+        n: usize,
+        timeout: Duration,
+    ) -> Result<Frame, WaitTimeout> {
         let what = format!("{n} × {kind}");
         self.wait_inner(timeout, &what, |r| {
-            r.frames.iter().filter(|f| f.kind == kind).nth(n.saturating_sub(1)).cloned()
+            r.frames
+                .iter()
+                .filter(|f| f.kind == kind)
+                .nth(n.saturating_sub(1))
+                .cloned()
         })
         .await
     }
 
     /// Waits for the `n`th (1-based) violation.
-    pub async fn wait_for_violation(&self, n: usize, timeout: Duration) -> Result<Violation, WaitTimeout> {
-        self.wait_inner(timeout, "a violation", |r| r.violations.get(n.saturating_sub(1)).cloned())
-            .await
+    pub async fn wait_for_violation(
+        &self,
+        n: usize,
+        timeout: Duration,
+    ) -> Result<Violation, WaitTimeout> {
+        self.wait_inner(timeout, "a violation", |r| {
+            r.violations.get(n.saturating_sub(1)).cloned()
+        })
+        .await
     }
 
     /// Waits until connection `conn` of this session has ended; returns how.
-    pub async fn wait_closed(&self, conn: u32, timeout: Duration) -> Result<CloseRecord, WaitTimeout> {
+    pub async fn wait_closed(
+        &self,
+        conn: u32,
+        timeout: Duration,
+    ) -> Result<CloseRecord, WaitTimeout> {
         self.wait_inner(timeout, "the connection to close", |r| {
             r.conns.get(conn as usize).and_then(|c| c.closed.clone())
         })
@@ -474,7 +520,10 @@ impl SessionHandle {
             if let Some(t) = check(&self.s.rec()) {
                 return Ok(t);
             }
-            if tokio::time::timeout_at(deadline, rx.changed()).await.is_err() {
+            if tokio::time::timeout_at(deadline, rx.changed())
+                .await
+                .is_err()
+            {
                 if let Some(t) = check(&self.s.rec()) {
                     return Ok(t);
                 }

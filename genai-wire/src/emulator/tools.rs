@@ -181,11 +181,6 @@ impl Calls {
         self.calls.iter().any(|c| c.state == CallState::Open)
     }
 
-    /// All calls, oldest first.
-    #[cfg(test)]
-    pub fn all(&self) -> impl Iterator<Item = &Call> {
-        self.calls.iter()
-    }
 }
 
 /// A small, fast, non-cryptographic random source (splitmix64), seeded per process
@@ -233,7 +228,10 @@ impl Rng {
     pub fn call_id(&mut self, backend: Backend) -> String {
         match backend {
             Backend::DeveloperApi => {
-                format!("function-call-{}", self.next_u64() % 9_000_000_000_000_000_000 + 1_000_000_000_000_000_000)
+                format!(
+                    "function-call-{}",
+                    self.next_u64() % 9_000_000_000_000_000_000 + 1_000_000_000_000_000_000
+                )
             }
             Backend::VertexAi => self.uuid(),
         }
@@ -256,8 +254,14 @@ mod tests {
         c.issue("a".into(), "search".into(), Behavior::NonBlocking, 1);
         c.issue("b".into(), "book".into(), Behavior::Blocking, 1);
         assert!(c.blocking_open());
-        assert_eq!(c.respond(Some("a"), None, true).unwrap().state, CallState::Open);
-        assert_eq!(c.respond(Some("a"), None, false).unwrap().state, CallState::Closed);
+        assert_eq!(
+            c.respond(Some("a"), None, true).unwrap().state,
+            CallState::Open
+        );
+        assert_eq!(
+            c.respond(Some("a"), None, false).unwrap().state,
+            CallState::Closed
+        );
         assert_eq!(
             c.respond(Some("a"), None, false).unwrap_err(),
             ResponseError::AlreadyClosed("a".into())
@@ -287,7 +291,10 @@ mod tests {
     fn ids_look_like_the_backends() {
         let mut r = Rng::new();
         let d = r.call_id(Backend::DeveloperApi);
-        assert!(d.starts_with("function-call-") && d.len() == "function-call-".len() + 19, "{d}");
+        assert!(
+            d.starts_with("function-call-") && d.len() == "function-call-".len() + 19,
+            "{d}"
+        );
         let u = r.call_id(Backend::VertexAi);
         assert_eq!(u.len(), 36);
         assert_eq!(u.as_bytes()[14], b'4');

@@ -118,18 +118,38 @@ enum Ty {
 
 macro_rules! f {
     ($n:literal, $t:expr) => {
-        Field { name: $n, ty: $t, only: Only::Both, oneof: 0 }
+        Field {
+            name: $n,
+            ty: $t,
+            only: Only::Both,
+            oneof: 0,
+        }
     };
     ($n:literal, $t:expr, $o:ident) => {
-        Field { name: $n, ty: $t, only: Only::$o, oneof: 0 }
+        Field {
+            name: $n,
+            ty: $t,
+            only: Only::$o,
+            oneof: 0,
+        }
     };
 }
 macro_rules! oneof {
     ($g:literal, $n:literal, $t:expr) => {
-        Field { name: $n, ty: $t, only: Only::Both, oneof: $g }
+        Field {
+            name: $n,
+            ty: $t,
+            only: Only::Both,
+            oneof: $g,
+        }
     };
     ($g:literal, $n:literal, $t:expr, $o:ident) => {
-        Field { name: $n, ty: $t, only: Only::$o, oneof: $g }
+        Field {
+            name: $n,
+            ty: $t,
+            only: Only::$o,
+            oneof: $g,
+        }
     };
 }
 macro_rules! obj {
@@ -146,420 +166,739 @@ macro_rules! en {
 use Ty::*;
 
 // --- enums -----------------------------------------------------------------------------
-en!(MODALITY, "Modality", ["MODALITY_UNSPECIFIED", "TEXT", "IMAGE", "AUDIO", "VIDEO"]);
-en!(MEDIA_RESOLUTION, "MediaResolution", [
-    "MEDIA_RESOLUTION_UNSPECIFIED", "MEDIA_RESOLUTION_LOW", "MEDIA_RESOLUTION_MEDIUM",
-    "MEDIA_RESOLUTION_HIGH", "MEDIA_RESOLUTION_ULTRA_HIGH"
-]);
-en!(THINKING_LEVEL, "ThinkingLevel", [
-    "THINKING_LEVEL_UNSPECIFIED", "MINIMAL", "LOW", "MEDIUM", "HIGH", "XHIGH"
-]);
-en!(SCHEMA_TYPE, "Type", [
-    "TYPE_UNSPECIFIED", "STRING", "NUMBER", "INTEGER", "BOOLEAN", "ARRAY", "OBJECT", "NULL"
-]);
-en!(BEHAVIOR, "FunctionDeclaration.Behavior", ["UNSPECIFIED", "BLOCKING", "NON_BLOCKING"]);
-en!(SCHEDULING, "FunctionResponse.Scheduling", [
-    "SCHEDULING_UNSPECIFIED", "SILENT", "WHEN_IDLE", "INTERRUPT"
-]);
-en!(START_SENS, "StartSensitivity", [
-    "START_SENSITIVITY_UNSPECIFIED", "START_SENSITIVITY_HIGH", "START_SENSITIVITY_LOW"
-]);
-en!(END_SENS, "EndSensitivity", [
-    "END_SENSITIVITY_UNSPECIFIED", "END_SENSITIVITY_HIGH", "END_SENSITIVITY_LOW"
-]);
-en!(ACTIVITY_HANDLING, "ActivityHandling", [
-    "ACTIVITY_HANDLING_UNSPECIFIED", "START_OF_ACTIVITY_INTERRUPTS", "NO_INTERRUPTION"
-]);
-en!(TURN_COVERAGE, "TurnCoverage", [
-    "TURN_COVERAGE_UNSPECIFIED", "TURN_INCLUDES_ONLY_ACTIVITY", "TURN_INCLUDES_ALL_INPUT",
-    "TURN_INCLUDES_AUDIO_ACTIVITY_AND_ALL_VIDEO"
-]);
-en!(TRANSCRIPTION_MODE, "AudioTranscriptionConfig.Mode", ["MODE_UNSPECIFIED", "VERBATIM", "SMART"]);
-en!(LANGUAGE, "ExecutableCode.Language", ["LANGUAGE_UNSPECIFIED", "PYTHON"]);
-en!(OUTCOME, "CodeExecutionResult.Outcome", [
-    "OUTCOME_UNSPECIFIED", "OUTCOME_OK", "OUTCOME_FAILED", "OUTCOME_DEADLINE_EXCEEDED"
-]);
-en!(HARM_CATEGORY, "HarmCategory", [
-    "HARM_CATEGORY_UNSPECIFIED", "HARM_CATEGORY_HARASSMENT", "HARM_CATEGORY_HATE_SPEECH",
-    "HARM_CATEGORY_SEXUALLY_EXPLICIT", "HARM_CATEGORY_DANGEROUS_CONTENT",
-    "HARM_CATEGORY_CIVIC_INTEGRITY", "HARM_CATEGORY_JAILBREAK", "HARM_CATEGORY_IMAGE_HATE",
-    "HARM_CATEGORY_IMAGE_DANGEROUS_CONTENT", "HARM_CATEGORY_IMAGE_HARASSMENT",
-    "HARM_CATEGORY_IMAGE_SEXUALLY_EXPLICIT"
-]);
-en!(HARM_THRESHOLD, "HarmBlockThreshold", [
-    "HARM_BLOCK_THRESHOLD_UNSPECIFIED", "BLOCK_LOW_AND_ABOVE", "BLOCK_MEDIUM_AND_ABOVE",
-    "BLOCK_ONLY_HIGH", "BLOCK_NONE", "OFF"
-]);
-en!(HARM_METHOD, "HarmBlockMethod", [
-    "HARM_BLOCK_METHOD_UNSPECIFIED", "SEVERITY", "PROBABILITY"
-]);
-en!(PHISH_THRESHOLD, "PhishBlockThreshold", [
-    "PHISH_BLOCK_THRESHOLD_UNSPECIFIED", "BLOCK_LOW_AND_ABOVE", "BLOCK_MEDIUM_AND_ABOVE",
-    "BLOCK_HIGH_AND_ABOVE", "BLOCK_HIGHER_AND_ABOVE", "BLOCK_VERY_HIGH_AND_ABOVE",
-    "BLOCK_ONLY_EXTREMELY_HIGH"
-]);
-en!(DYN_MODE, "DynamicRetrievalConfig.Mode", ["MODE_UNSPECIFIED", "MODE_DYNAMIC"]);
-en!(ENVIRONMENT, "ComputerUse.Environment", [
-    "ENVIRONMENT_UNSPECIFIED", "ENVIRONMENT_BROWSER", "ENVIRONMENT_MOBILE", "ENVIRONMENT_DESKTOP"
-]);
-en!(FEATURE_PREF, "FeatureSelectionPreference", [
-    "FEATURE_SELECTION_PREFERENCE_UNSPECIFIED", "PRIORITIZE_QUALITY", "BALANCED", "PRIORITIZE_COST"
-]);
-en!(MEDIA_PROCESSING, "MediaProcessing", ["MEDIA_PROCESSING_UNSPECIFIED", "STATIC", "AGENTIC"]);
-en!(TOOL_TYPE, "ToolType", [
-    "TOOL_TYPE_UNSPECIFIED", "GOOGLE_SEARCH_WEB", "GOOGLE_SEARCH_IMAGE", "URL_CONTEXT",
-    "GOOGLE_MAPS", "FILE_SEARCH", "MEDIA_PROCESSING"
-]);
+en!(
+    MODALITY,
+    "Modality",
+    ["MODALITY_UNSPECIFIED", "TEXT", "IMAGE", "AUDIO", "VIDEO"]
+);
+en!(
+    MEDIA_RESOLUTION,
+    "MediaResolution",
+    [
+        "MEDIA_RESOLUTION_UNSPECIFIED",
+        "MEDIA_RESOLUTION_LOW",
+        "MEDIA_RESOLUTION_MEDIUM",
+        "MEDIA_RESOLUTION_HIGH",
+        "MEDIA_RESOLUTION_ULTRA_HIGH"
+    ]
+);
+en!(
+    THINKING_LEVEL,
+    "ThinkingLevel",
+    [
+        "THINKING_LEVEL_UNSPECIFIED",
+        "MINIMAL",
+        "LOW",
+        "MEDIUM",
+        "HIGH",
+        "XHIGH"
+    ]
+);
+en!(
+    SCHEMA_TYPE,
+    "Type",
+    [
+        "TYPE_UNSPECIFIED",
+        "STRING",
+        "NUMBER",
+        "INTEGER",
+        "BOOLEAN",
+        "ARRAY",
+        "OBJECT",
+        "NULL"
+    ]
+);
+en!(
+    BEHAVIOR,
+    "FunctionDeclaration.Behavior",
+    ["UNSPECIFIED", "BLOCKING", "NON_BLOCKING"]
+);
+en!(
+    SCHEDULING,
+    "FunctionResponse.Scheduling",
+    ["SCHEDULING_UNSPECIFIED", "SILENT", "WHEN_IDLE", "INTERRUPT"]
+);
+en!(
+    START_SENS,
+    "StartSensitivity",
+    [
+        "START_SENSITIVITY_UNSPECIFIED",
+        "START_SENSITIVITY_HIGH",
+        "START_SENSITIVITY_LOW"
+    ]
+);
+en!(
+    END_SENS,
+    "EndSensitivity",
+    [
+        "END_SENSITIVITY_UNSPECIFIED",
+        "END_SENSITIVITY_HIGH",
+        "END_SENSITIVITY_LOW"
+    ]
+);
+en!(
+    ACTIVITY_HANDLING,
+    "ActivityHandling",
+    [
+        "ACTIVITY_HANDLING_UNSPECIFIED",
+        "START_OF_ACTIVITY_INTERRUPTS",
+        "NO_INTERRUPTION"
+    ]
+);
+en!(
+    TURN_COVERAGE,
+    "TurnCoverage",
+    [
+        "TURN_COVERAGE_UNSPECIFIED",
+        "TURN_INCLUDES_ONLY_ACTIVITY",
+        "TURN_INCLUDES_ALL_INPUT",
+        "TURN_INCLUDES_AUDIO_ACTIVITY_AND_ALL_VIDEO"
+    ]
+);
+en!(
+    TRANSCRIPTION_MODE,
+    "AudioTranscriptionConfig.Mode",
+    ["MODE_UNSPECIFIED", "VERBATIM", "SMART"]
+);
+en!(
+    LANGUAGE,
+    "ExecutableCode.Language",
+    ["LANGUAGE_UNSPECIFIED", "PYTHON"]
+);
+en!(
+    OUTCOME,
+    "CodeExecutionResult.Outcome",
+    [
+        "OUTCOME_UNSPECIFIED",
+        "OUTCOME_OK",
+        "OUTCOME_FAILED",
+        "OUTCOME_DEADLINE_EXCEEDED"
+    ]
+);
+en!(
+    HARM_CATEGORY,
+    "HarmCategory",
+    [
+        "HARM_CATEGORY_UNSPECIFIED",
+        "HARM_CATEGORY_HARASSMENT",
+        "HARM_CATEGORY_HATE_SPEECH",
+        "HARM_CATEGORY_SEXUALLY_EXPLICIT",
+        "HARM_CATEGORY_DANGEROUS_CONTENT",
+        "HARM_CATEGORY_CIVIC_INTEGRITY",
+        "HARM_CATEGORY_JAILBREAK",
+        "HARM_CATEGORY_IMAGE_HATE",
+        "HARM_CATEGORY_IMAGE_DANGEROUS_CONTENT",
+        "HARM_CATEGORY_IMAGE_HARASSMENT",
+        "HARM_CATEGORY_IMAGE_SEXUALLY_EXPLICIT"
+    ]
+);
+en!(
+    HARM_THRESHOLD,
+    "HarmBlockThreshold",
+    [
+        "HARM_BLOCK_THRESHOLD_UNSPECIFIED",
+        "BLOCK_LOW_AND_ABOVE",
+        "BLOCK_MEDIUM_AND_ABOVE",
+        "BLOCK_ONLY_HIGH",
+        "BLOCK_NONE",
+        "OFF"
+    ]
+);
+en!(
+    HARM_METHOD,
+    "HarmBlockMethod",
+    ["HARM_BLOCK_METHOD_UNSPECIFIED", "SEVERITY", "PROBABILITY"]
+);
+en!(
+    PHISH_THRESHOLD,
+    "PhishBlockThreshold",
+    [
+        "PHISH_BLOCK_THRESHOLD_UNSPECIFIED",
+        "BLOCK_LOW_AND_ABOVE",
+        "BLOCK_MEDIUM_AND_ABOVE",
+        "BLOCK_HIGH_AND_ABOVE",
+        "BLOCK_HIGHER_AND_ABOVE",
+        "BLOCK_VERY_HIGH_AND_ABOVE",
+        "BLOCK_ONLY_EXTREMELY_HIGH"
+    ]
+);
+en!(
+    DYN_MODE,
+    "DynamicRetrievalConfig.Mode",
+    ["MODE_UNSPECIFIED", "MODE_DYNAMIC"]
+);
+en!(
+    ENVIRONMENT,
+    "ComputerUse.Environment",
+    [
+        "ENVIRONMENT_UNSPECIFIED",
+        "ENVIRONMENT_BROWSER",
+        "ENVIRONMENT_MOBILE",
+        "ENVIRONMENT_DESKTOP"
+    ]
+);
+en!(
+    FEATURE_PREF,
+    "FeatureSelectionPreference",
+    [
+        "FEATURE_SELECTION_PREFERENCE_UNSPECIFIED",
+        "PRIORITIZE_QUALITY",
+        "BALANCED",
+        "PRIORITIZE_COST"
+    ]
+);
+en!(
+    MEDIA_PROCESSING,
+    "MediaProcessing",
+    ["MEDIA_PROCESSING_UNSPECIFIED", "STATIC", "AGENTIC"]
+);
+en!(
+    TOOL_TYPE,
+    "ToolType",
+    [
+        "TOOL_TYPE_UNSPECIFIED",
+        "GOOGLE_SEARCH_WEB",
+        "GOOGLE_SEARCH_IMAGE",
+        "URL_CONTEXT",
+        "GOOGLE_MAPS",
+        "FILE_SEARCH",
+        "MEDIA_PROCESSING"
+    ]
+);
 
 // --- top level ---------------------------------------------------------------------------
-obj!(CLIENT_MESSAGE, "BidiGenerateContentClientMessage", [
-    oneof!(1, "setup", Obj(&SETUP)),
-    oneof!(1, "clientContent", Obj(&CLIENT_CONTENT)),
-    oneof!(1, "realtimeInput", Obj(&REALTIME_INPUT)),
-    oneof!(1, "toolResponse", Obj(&TOOL_RESPONSE)),
-    oneof!(1, "contextUpdate", Obj(&CONTEXT_UPDATE)),
-]);
+obj!(
+    CLIENT_MESSAGE,
+    "BidiGenerateContentClientMessage",
+    [
+        oneof!(1, "setup", Obj(&SETUP)),
+        oneof!(1, "clientContent", Obj(&CLIENT_CONTENT)),
+        oneof!(1, "realtimeInput", Obj(&REALTIME_INPUT)),
+        oneof!(1, "toolResponse", Obj(&TOOL_RESPONSE)),
+        oneof!(1, "contextUpdate", Obj(&CONTEXT_UPDATE)),
+    ]
+);
 
 // --- setup -------------------------------------------------------------------------------
-obj!(SETUP, "BidiGenerateContentSetup", [
-    f!("model", Str),
-    f!("generationConfig", Obj(&GENERATION_CONFIG)),
-    f!("systemInstruction", Obj(&CONTENT)),
-    f!("tools", ListObj(&TOOL)),
-    f!("realtimeInputConfig", Obj(&REALTIME_INPUT_CONFIG)),
-    f!("sessionResumption", Obj(&SESSION_RESUMPTION)),
-    f!("contextWindowCompression", Obj(&CONTEXT_WINDOW_COMPRESSION)),
-    f!("inputAudioTranscription", Obj(&AUDIO_TRANSCRIPTION)),
-    f!("outputAudioTranscription", Obj(&AUDIO_TRANSCRIPTION)),
-    f!("proactivity", Obj(&PROACTIVITY)),
-    f!("historyConfig", Obj(&HISTORY_CONFIG)),
-    f!("explicitVadSignal", Bool, Vertex),
-    f!("avatarConfig", Obj(&AVATAR_CONFIG)),
-    f!("safetySettings", ListObj(&SAFETY_SETTING)),
-    f!("labels", MapStr, Dev),
-]);
+obj!(
+    SETUP,
+    "BidiGenerateContentSetup",
+    [
+        f!("model", Str),
+        f!("generationConfig", Obj(&GENERATION_CONFIG)),
+        f!("systemInstruction", Obj(&CONTENT)),
+        f!("tools", ListObj(&TOOL)),
+        f!("realtimeInputConfig", Obj(&REALTIME_INPUT_CONFIG)),
+        f!("sessionResumption", Obj(&SESSION_RESUMPTION)),
+        f!("contextWindowCompression", Obj(&CONTEXT_WINDOW_COMPRESSION)),
+        f!("inputAudioTranscription", Obj(&AUDIO_TRANSCRIPTION)),
+        f!("outputAudioTranscription", Obj(&AUDIO_TRANSCRIPTION)),
+        f!("proactivity", Obj(&PROACTIVITY)),
+        f!("historyConfig", Obj(&HISTORY_CONFIG)),
+        f!("explicitVadSignal", Bool, Vertex),
+        f!("avatarConfig", Obj(&AVATAR_CONFIG)),
+        f!("safetySettings", ListObj(&SAFETY_SETTING)),
+        f!("labels", MapStr, Dev),
+    ]
+);
 // Live rejects responseLogprobs, responseMimeType, logprobs, responseSchema,
 // responseJsonSchema, stopSequences, routingConfig and audioTimestamp (§3.1): not listed.
-obj!(GENERATION_CONFIG, "GenerationConfig", [
-    f!("candidateCount", I32),
-    f!("maxOutputTokens", I32),
-    f!("temperature", Float),
-    f!("topP", Float),
-    f!("topK", Float),
-    f!("seed", I32),
-    f!("presencePenalty", Float),
-    f!("frequencyPenalty", Float),
-    f!("responseModalities", ListEnum(&MODALITY)),
-    f!("speechConfig", Obj(&SPEECH_CONFIG)),
-    f!("mediaResolution", Enum(&MEDIA_RESOLUTION)),
-    f!("thinkingConfig", Obj(&THINKING_CONFIG)),
-    f!("enableAffectiveDialog", Bool),
-    f!("enableEnhancedCivicAnswers", Bool, Dev),
-    f!("modelSelectionConfig", Obj(&MODEL_SELECTION)),
-    f!("translationConfig", Obj(&TRANSLATION_CONFIG)),
-    f!("audioTranscriptionConfig", Obj(&AUDIO_TRANSCRIPTION)),
-]);
-obj!(MODEL_SELECTION, "ModelSelectionConfig", [
-    f!("featureSelectionPreference", Enum(&FEATURE_PREF)),
-]);
-obj!(TRANSLATION_CONFIG, "TranslationConfig", [
-    f!("echoTargetLanguage", Bool),
-    f!("targetLanguageCode", Str),
-]);
-obj!(SPEECH_CONFIG, "SpeechConfig", [
-    f!("voiceConfig", Obj(&VOICE_CONFIG)),
-    f!("languageCode", Str),
-]);
-obj!(VOICE_CONFIG, "VoiceConfig", [
-    f!("prebuiltVoiceConfig", Obj(&PREBUILT_VOICE)),
-    f!("replicatedVoiceConfig", Obj(&REPLICATED_VOICE)),
-    f!("voice", Str),
-]);
-obj!(PREBUILT_VOICE, "PrebuiltVoiceConfig", [f!("voiceName", Str)]);
-obj!(REPLICATED_VOICE, "ReplicatedVoiceConfig", [
-    f!("mimeType", Str),
-    f!("voiceSampleAudio", Bytes),
-    f!("consentAudio", Bytes),
-    f!("voiceConsentSignature", Obj(&VOICE_CONSENT)),
-]);
-obj!(VOICE_CONSENT, "VoiceConsentSignature", [f!("signature", Str)]);
-obj!(THINKING_CONFIG, "ThinkingConfig", [
-    f!("includeThoughts", Bool),
-    f!("thinkingBudget", I32),
-    f!("thinkingLevel", Enum(&THINKING_LEVEL)),
-]);
-obj!(REALTIME_INPUT_CONFIG, "RealtimeInputConfig", [
-    f!("automaticActivityDetection", Obj(&AUTOMATIC_ACTIVITY)),
-    f!("activityHandling", Enum(&ACTIVITY_HANDLING)),
-    f!("turnCoverage", Enum(&TURN_COVERAGE)),
-    f!("interimTranscriptTimestampEnabled", Bool),
-]);
-obj!(AUTOMATIC_ACTIVITY, "AutomaticActivityDetection", [
-    f!("disabled", Bool),
-    f!("startOfSpeechSensitivity", Enum(&START_SENS)),
-    f!("endOfSpeechSensitivity", Enum(&END_SENS)),
-    f!("prefixPaddingMs", I32),
-    f!("silenceDurationMs", I32),
-]);
-obj!(SESSION_RESUMPTION, "SessionResumptionConfig", [
-    f!("handle", Str),
-    f!("transparent", Bool, Vertex),
-]);
-obj!(CONTEXT_WINDOW_COMPRESSION, "ContextWindowCompressionConfig", [
-    f!("triggerTokens", I64),
-    f!("slidingWindow", Obj(&SLIDING_WINDOW)),
-]);
+obj!(
+    GENERATION_CONFIG,
+    "GenerationConfig",
+    [
+        f!("candidateCount", I32),
+        f!("maxOutputTokens", I32),
+        f!("temperature", Float),
+        f!("topP", Float),
+        f!("topK", Float),
+        f!("seed", I32),
+        f!("presencePenalty", Float),
+        f!("frequencyPenalty", Float),
+        f!("responseModalities", ListEnum(&MODALITY)),
+        f!("speechConfig", Obj(&SPEECH_CONFIG)),
+        f!("mediaResolution", Enum(&MEDIA_RESOLUTION)),
+        f!("thinkingConfig", Obj(&THINKING_CONFIG)),
+        f!("enableAffectiveDialog", Bool),
+        f!("enableEnhancedCivicAnswers", Bool, Dev),
+        f!("modelSelectionConfig", Obj(&MODEL_SELECTION)),
+        f!("translationConfig", Obj(&TRANSLATION_CONFIG)),
+        f!("audioTranscriptionConfig", Obj(&AUDIO_TRANSCRIPTION)),
+    ]
+);
+obj!(
+    MODEL_SELECTION,
+    "ModelSelectionConfig",
+    [f!("featureSelectionPreference", Enum(&FEATURE_PREF)),]
+);
+obj!(
+    TRANSLATION_CONFIG,
+    "TranslationConfig",
+    [
+        f!("echoTargetLanguage", Bool),
+        f!("targetLanguageCode", Str),
+    ]
+);
+obj!(
+    SPEECH_CONFIG,
+    "SpeechConfig",
+    [
+        f!("voiceConfig", Obj(&VOICE_CONFIG)),
+        f!("languageCode", Str),
+    ]
+);
+obj!(
+    VOICE_CONFIG,
+    "VoiceConfig",
+    [
+        f!("prebuiltVoiceConfig", Obj(&PREBUILT_VOICE)),
+        f!("replicatedVoiceConfig", Obj(&REPLICATED_VOICE)),
+        f!("voice", Str),
+    ]
+);
+obj!(
+    PREBUILT_VOICE,
+    "PrebuiltVoiceConfig",
+    [f!("voiceName", Str)]
+);
+obj!(
+    REPLICATED_VOICE,
+    "ReplicatedVoiceConfig",
+    [
+        f!("mimeType", Str),
+        f!("voiceSampleAudio", Bytes),
+        f!("consentAudio", Bytes),
+        f!("voiceConsentSignature", Obj(&VOICE_CONSENT)),
+    ]
+);
+obj!(
+    VOICE_CONSENT,
+    "VoiceConsentSignature",
+    [f!("signature", Str)]
+);
+obj!(
+    THINKING_CONFIG,
+    "ThinkingConfig",
+    [
+        f!("includeThoughts", Bool),
+        f!("thinkingBudget", I32),
+        f!("thinkingLevel", Enum(&THINKING_LEVEL)),
+    ]
+);
+obj!(
+    REALTIME_INPUT_CONFIG,
+    "RealtimeInputConfig",
+    [
+        f!("automaticActivityDetection", Obj(&AUTOMATIC_ACTIVITY)),
+        f!("activityHandling", Enum(&ACTIVITY_HANDLING)),
+        f!("turnCoverage", Enum(&TURN_COVERAGE)),
+        f!("interimTranscriptTimestampEnabled", Bool),
+    ]
+);
+obj!(
+    AUTOMATIC_ACTIVITY,
+    "AutomaticActivityDetection",
+    [
+        f!("disabled", Bool),
+        f!("startOfSpeechSensitivity", Enum(&START_SENS)),
+        f!("endOfSpeechSensitivity", Enum(&END_SENS)),
+        f!("prefixPaddingMs", I32),
+        f!("silenceDurationMs", I32),
+    ]
+);
+obj!(
+    SESSION_RESUMPTION,
+    "SessionResumptionConfig",
+    [f!("handle", Str), f!("transparent", Bool, Vertex),]
+);
+obj!(
+    CONTEXT_WINDOW_COMPRESSION,
+    "ContextWindowCompressionConfig",
+    [
+        f!("triggerTokens", I64),
+        f!("slidingWindow", Obj(&SLIDING_WINDOW)),
+    ]
+);
 obj!(SLIDING_WINDOW, "SlidingWindow", [f!("targetTokens", I64)]);
-obj!(AUDIO_TRANSCRIPTION, "AudioTranscriptionConfig", [
-    f!("languageCodes", ListStr),
-    f!("languageAuto", Obj(&EMPTY)),
-    f!("languageHints", Obj(&LANGUAGE_HINTS)),
-    f!("customVocabulary", ListStr),
-    f!("adaptationPhrases", ListStr),
-    f!("wordTimestamp", Bool),
-    f!("diarization", Bool),
-    f!("mode", Enum(&TRANSCRIPTION_MODE)),
-    f!("sourceText", Str),
-]);
-obj!(LANGUAGE_HINTS, "LanguageHints", [f!("languageCodes", ListStr)]);
-obj!(PROACTIVITY, "ProactivityConfig", [
-    f!("proactiveAudio", Bool),
-    f!("proactiveVideo", Bool),
-]);
-obj!(HISTORY_CONFIG, "HistoryConfig", [f!("initialHistoryInClientContent", Bool)]);
-obj!(AVATAR_CONFIG, "AvatarConfig", [
-    f!("avatarName", Str),
-    f!("customizedAvatar", Obj(&CUSTOMIZED_AVATAR)),
-    f!("audioBitrateBps", I32),
-    f!("videoBitrateBps", I32),
-]);
-obj!(CUSTOMIZED_AVATAR, "CustomizedAvatar", [
-    f!("imageMimeType", Str),
-    f!("imageData", Bytes),
-]);
-obj!(SAFETY_SETTING, "SafetySetting", [
-    f!("category", Enum(&HARM_CATEGORY)),
-    f!("threshold", Enum(&HARM_THRESHOLD)),
-    f!("method", Enum(&HARM_METHOD), Vertex),
-]);
+obj!(
+    AUDIO_TRANSCRIPTION,
+    "AudioTranscriptionConfig",
+    [
+        f!("languageCodes", ListStr),
+        f!("languageAuto", Obj(&EMPTY)),
+        f!("languageHints", Obj(&LANGUAGE_HINTS)),
+        f!("customVocabulary", ListStr),
+        f!("adaptationPhrases", ListStr),
+        f!("wordTimestamp", Bool),
+        f!("diarization", Bool),
+        f!("mode", Enum(&TRANSCRIPTION_MODE)),
+        f!("sourceText", Str),
+    ]
+);
+obj!(
+    LANGUAGE_HINTS,
+    "LanguageHints",
+    [f!("languageCodes", ListStr)]
+);
+obj!(
+    PROACTIVITY,
+    "ProactivityConfig",
+    [f!("proactiveAudio", Bool), f!("proactiveVideo", Bool),]
+);
+obj!(
+    HISTORY_CONFIG,
+    "HistoryConfig",
+    [f!("initialHistoryInClientContent", Bool)]
+);
+obj!(
+    AVATAR_CONFIG,
+    "AvatarConfig",
+    [
+        f!("avatarName", Str),
+        f!("customizedAvatar", Obj(&CUSTOMIZED_AVATAR)),
+        f!("audioBitrateBps", I32),
+        f!("videoBitrateBps", I32),
+    ]
+);
+obj!(
+    CUSTOMIZED_AVATAR,
+    "CustomizedAvatar",
+    [f!("imageMimeType", Str), f!("imageData", Bytes),]
+);
+obj!(
+    SAFETY_SETTING,
+    "SafetySetting",
+    [
+        f!("category", Enum(&HARM_CATEGORY)),
+        f!("threshold", Enum(&HARM_THRESHOLD)),
+        f!("method", Enum(&HARM_METHOD), Vertex),
+    ]
+);
 obj!(EMPTY, "Empty", []);
 
 // --- tools -------------------------------------------------------------------------------
-obj!(TOOL, "Tool", [
-    f!("functionDeclarations", ListObj(&FUNCTION_DECLARATION)),
-    f!("googleSearch", Obj(&GOOGLE_SEARCH)),
-    f!("googleSearchRetrieval", Obj(&GOOGLE_SEARCH_RETRIEVAL)),
-    f!("codeExecution", Obj(&EMPTY)),
-    f!("urlContext", Obj(&EMPTY)),
-    f!("googleMaps", Obj(&GOOGLE_MAPS)),
-    f!("computerUse", Obj(&COMPUTER_USE)),
-    f!("fileSearch", Obj(&FILE_SEARCH), Dev),
-    f!("mcpServers", ListObj(&MCP_SERVER), Dev),
-    f!("retrieval", Struct, Vertex),
-    f!("enterpriseWebSearch", Obj(&ENTERPRISE_WEB_SEARCH), Vertex),
-    f!("parallelAiSearch", Struct, Vertex),
-    f!("exaAiSearch", Struct, Vertex),
-]);
-obj!(FUNCTION_DECLARATION, "FunctionDeclaration", [
-    f!("name", Str),
-    f!("description", Str),
-    f!("parameters", Obj(&SCHEMA)),
-    f!("parametersJsonSchema", AnyJson),
-    f!("response", Obj(&SCHEMA)),
-    f!("responseJsonSchema", AnyJson),
-    f!("behavior", Enum(&BEHAVIOR)),
-]);
+obj!(
+    TOOL,
+    "Tool",
+    [
+        f!("functionDeclarations", ListObj(&FUNCTION_DECLARATION)),
+        f!("googleSearch", Obj(&GOOGLE_SEARCH)),
+        f!("googleSearchRetrieval", Obj(&GOOGLE_SEARCH_RETRIEVAL)),
+        f!("codeExecution", Obj(&EMPTY)),
+        f!("urlContext", Obj(&EMPTY)),
+        f!("googleMaps", Obj(&GOOGLE_MAPS)),
+        f!("computerUse", Obj(&COMPUTER_USE)),
+        f!("fileSearch", Obj(&FILE_SEARCH), Dev),
+        f!("mcpServers", ListObj(&MCP_SERVER), Dev),
+        f!("retrieval", Struct, Vertex),
+        f!("enterpriseWebSearch", Obj(&ENTERPRISE_WEB_SEARCH), Vertex),
+        f!("parallelAiSearch", Struct, Vertex),
+        f!("exaAiSearch", Struct, Vertex),
+    ]
+);
+obj!(
+    FUNCTION_DECLARATION,
+    "FunctionDeclaration",
+    [
+        f!("name", Str),
+        f!("description", Str),
+        f!("parameters", Obj(&SCHEMA)),
+        f!("parametersJsonSchema", AnyJson),
+        f!("response", Obj(&SCHEMA)),
+        f!("responseJsonSchema", AnyJson),
+        f!("behavior", Enum(&BEHAVIOR)),
+    ]
+);
 // The OpenAPI subset the Live API accepts. `additionalProperties`, `$ref` and `$defs`
 // close the socket with 1007 on the Developer API (rust-notes pitfall 8).
-obj!(SCHEMA, "Schema", [
-    f!("type", Enum(&SCHEMA_TYPE)),
-    f!("format", Str),
-    f!("title", Str),
-    f!("description", Str),
-    f!("nullable", Bool),
-    f!("enum", ListStr),
-    f!("maxItems", I64),
-    f!("minItems", I64),
-    f!("properties", MapObj(&SCHEMA)),
-    f!("required", ListStr),
-    f!("minProperties", I64),
-    f!("maxProperties", I64),
-    f!("minLength", I64),
-    f!("maxLength", I64),
-    f!("pattern", Str),
-    f!("example", AnyJson),
-    f!("anyOf", ListObj(&SCHEMA)),
-    f!("propertyOrdering", ListStr),
-    f!("default", AnyJson),
-    f!("items", Obj(&SCHEMA)),
-    f!("minimum", Float),
-    f!("maximum", Float),
-    f!("additionalProperties", AnyJson, Vertex),
-    f!("ref", Str, Vertex),
-    f!("defs", MapObj(&SCHEMA), Vertex),
-]);
-obj!(GOOGLE_SEARCH, "GoogleSearch", [
-    f!("searchTypes", Obj(&SEARCH_TYPES)),
-    f!("timeRangeFilter", Obj(&INTERVAL)),
-    f!("blockingConfidence", Enum(&PHISH_THRESHOLD), Vertex),
-    f!("excludeDomains", ListStr, Vertex),
-]);
-obj!(SEARCH_TYPES, "SearchTypes", [
-    f!("webSearch", Obj(&EMPTY)),
-    f!("imageSearch", Obj(&EMPTY)),
-]);
-obj!(INTERVAL, "Interval", [
-    f!("startTime", Timestamp),
-    f!("endTime", Timestamp),
-]);
-obj!(GOOGLE_SEARCH_RETRIEVAL, "GoogleSearchRetrieval", [
-    f!("dynamicRetrievalConfig", Obj(&DYNAMIC_RETRIEVAL)),
-]);
-obj!(DYNAMIC_RETRIEVAL, "DynamicRetrievalConfig", [
-    f!("mode", Enum(&DYN_MODE)),
-    f!("dynamicThreshold", Float),
-]);
-obj!(GOOGLE_MAPS, "GoogleMaps", [
-    f!("enableWidget", Bool),
-    f!("authConfig", Struct, Vertex),
-    f!("groundingTypes", Obj(&MAPS_GROUNDING), Vertex),
-]);
-obj!(MAPS_GROUNDING, "GoogleMapsGroundingTypes", [
-    f!("places", Obj(&EMPTY)),
-    f!("routing", Obj(&EMPTY)),
-]);
-obj!(COMPUTER_USE, "ComputerUse", [
-    f!("environment", Enum(&ENVIRONMENT)),
-    f!("excludedPredefinedFunctions", ListStr),
-    f!("enablePromptInjectionDetection", Bool),
-    f!("disabledSafetyPolicies", ListStr),
-]);
-obj!(FILE_SEARCH, "FileSearch", [
-    f!("fileSearchStoreNames", ListStr),
-    f!("topK", I32),
-    f!("metadataFilter", Str),
-]);
-obj!(MCP_SERVER, "McpServer", [
-    f!("name", Str),
-    f!("streamableHttpTransport", Obj(&STREAMABLE_HTTP)),
-]);
-obj!(STREAMABLE_HTTP, "StreamableHttpTransport", [
-    f!("url", Str),
-    f!("headers", MapStr),
-    f!("timeout", Duration),
-    f!("sseReadTimeout", Duration),
-    f!("terminateOnClose", Bool),
-]);
-obj!(ENTERPRISE_WEB_SEARCH, "EnterpriseWebSearch", [
-    f!("excludeDomains", ListStr),
-    f!("blockingConfidence", Enum(&PHISH_THRESHOLD)),
-]);
+obj!(
+    SCHEMA,
+    "Schema",
+    [
+        f!("type", Enum(&SCHEMA_TYPE)),
+        f!("format", Str),
+        f!("title", Str),
+        f!("description", Str),
+        f!("nullable", Bool),
+        f!("enum", ListStr),
+        f!("maxItems", I64),
+        f!("minItems", I64),
+        f!("properties", MapObj(&SCHEMA)),
+        f!("required", ListStr),
+        f!("minProperties", I64),
+        f!("maxProperties", I64),
+        f!("minLength", I64),
+        f!("maxLength", I64),
+        f!("pattern", Str),
+        f!("example", AnyJson),
+        f!("anyOf", ListObj(&SCHEMA)),
+        f!("propertyOrdering", ListStr),
+        f!("default", AnyJson),
+        f!("items", Obj(&SCHEMA)),
+        f!("minimum", Float),
+        f!("maximum", Float),
+        f!("additionalProperties", AnyJson, Vertex),
+        f!("ref", Str, Vertex),
+        f!("defs", MapObj(&SCHEMA), Vertex),
+    ]
+);
+obj!(
+    GOOGLE_SEARCH,
+    "GoogleSearch",
+    [
+        f!("searchTypes", Obj(&SEARCH_TYPES)),
+        f!("timeRangeFilter", Obj(&INTERVAL)),
+        f!("blockingConfidence", Enum(&PHISH_THRESHOLD), Vertex),
+        f!("excludeDomains", ListStr, Vertex),
+    ]
+);
+obj!(
+    SEARCH_TYPES,
+    "SearchTypes",
+    [f!("webSearch", Obj(&EMPTY)), f!("imageSearch", Obj(&EMPTY)),]
+);
+obj!(
+    INTERVAL,
+    "Interval",
+    [f!("startTime", Timestamp), f!("endTime", Timestamp),]
+);
+obj!(
+    GOOGLE_SEARCH_RETRIEVAL,
+    "GoogleSearchRetrieval",
+    [f!("dynamicRetrievalConfig", Obj(&DYNAMIC_RETRIEVAL)),]
+);
+obj!(
+    DYNAMIC_RETRIEVAL,
+    "DynamicRetrievalConfig",
+    [f!("mode", Enum(&DYN_MODE)), f!("dynamicThreshold", Float),]
+);
+obj!(
+    GOOGLE_MAPS,
+    "GoogleMaps",
+    [
+        f!("enableWidget", Bool),
+        f!("authConfig", Struct, Vertex),
+        f!("groundingTypes", Obj(&MAPS_GROUNDING), Vertex),
+    ]
+);
+obj!(
+    MAPS_GROUNDING,
+    "GoogleMapsGroundingTypes",
+    [f!("places", Obj(&EMPTY)), f!("routing", Obj(&EMPTY)),]
+);
+obj!(
+    COMPUTER_USE,
+    "ComputerUse",
+    [
+        f!("environment", Enum(&ENVIRONMENT)),
+        f!("excludedPredefinedFunctions", ListStr),
+        f!("enablePromptInjectionDetection", Bool),
+        f!("disabledSafetyPolicies", ListStr),
+    ]
+);
+obj!(
+    FILE_SEARCH,
+    "FileSearch",
+    [
+        f!("fileSearchStoreNames", ListStr),
+        f!("topK", I32),
+        f!("metadataFilter", Str),
+    ]
+);
+obj!(
+    MCP_SERVER,
+    "McpServer",
+    [
+        f!("name", Str),
+        f!("streamableHttpTransport", Obj(&STREAMABLE_HTTP)),
+    ]
+);
+obj!(
+    STREAMABLE_HTTP,
+    "StreamableHttpTransport",
+    [
+        f!("url", Str),
+        f!("headers", MapStr),
+        f!("timeout", Duration),
+        f!("sseReadTimeout", Duration),
+        f!("terminateOnClose", Bool),
+    ]
+);
+obj!(
+    ENTERPRISE_WEB_SEARCH,
+    "EnterpriseWebSearch",
+    [
+        f!("excludeDomains", ListStr),
+        f!("blockingConfidence", Enum(&PHISH_THRESHOLD)),
+    ]
+);
 
 // --- content -----------------------------------------------------------------------------
-obj!(CONTENT, "Content", [
-    f!("role", Str),
-    f!("parts", ListObj(&PART)),
-]);
-obj!(PART, "Part", [
-    oneof!(1, "text", Str),
-    oneof!(1, "inlineData", Obj(&BLOB)),
-    oneof!(1, "fileData", Obj(&FILE_DATA)),
-    oneof!(1, "functionCall", Obj(&FUNCTION_CALL)),
-    oneof!(1, "functionResponse", Obj(&FUNCTION_RESPONSE)),
-    oneof!(1, "executableCode", Obj(&EXECUTABLE_CODE)),
-    oneof!(1, "codeExecutionResult", Obj(&CODE_EXECUTION_RESULT)),
-    oneof!(1, "toolCall", Obj(&PART_TOOL_CALL), Dev),
-    oneof!(1, "toolResponse", Obj(&PART_TOOL_RESPONSE), Dev),
-    f!("thought", Bool),
-    f!("thoughtSignature", Bytes),
-    f!("videoMetadata", Obj(&VIDEO_METADATA)),
-    f!("mediaResolution", Obj(&PART_MEDIA_RESOLUTION)),
-    f!("partMetadata", Struct, Dev),
-]);
-obj!(BLOB, "Blob", [
-    f!("mimeType", Str),
-    f!("data", Bytes),
-    f!("displayName", Str),
-]);
-obj!(FILE_DATA, "FileData", [
-    f!("mimeType", Str),
-    f!("fileUri", Str),
-    f!("displayName", Str),
-]);
-obj!(FUNCTION_CALL, "FunctionCall", [
-    f!("id", Str),
-    f!("name", Str),
-    f!("args", Struct),
-    f!("partialArgs", ListStruct, Vertex),
-    f!("willContinue", Bool, Vertex),
-]);
-obj!(FUNCTION_RESPONSE, "FunctionResponse", [
-    f!("id", Str),
-    f!("name", Str),
-    f!("response", Struct),
-    f!("parts", ListObj(&FUNCTION_RESPONSE_PART)),
-    f!("willContinue", Bool, Dev),
-    f!("scheduling", Enum(&SCHEDULING)),
-]);
-obj!(FUNCTION_RESPONSE_PART, "FunctionResponsePart", [
-    oneof!(1, "inlineData", Obj(&BLOB)),
-    oneof!(1, "fileData", Obj(&FILE_DATA)),
-    f!("mediaProcessing", Enum(&MEDIA_PROCESSING)),
-    f!("mediaResolution", Obj(&PART_MEDIA_RESOLUTION)),
-    f!("videoMetadata", Obj(&VIDEO_METADATA)),
-]);
-obj!(EXECUTABLE_CODE, "ExecutableCode", [
-    f!("language", Enum(&LANGUAGE)),
-    f!("code", Str),
-    f!("id", Str),
-]);
-obj!(CODE_EXECUTION_RESULT, "CodeExecutionResult", [
-    f!("outcome", Enum(&OUTCOME)),
-    f!("output", Str),
-    f!("id", Str),
-]);
-obj!(PART_TOOL_CALL, "ToolCall", [
-    f!("id", Str),
-    f!("toolType", Enum(&TOOL_TYPE)),
-    f!("args", Struct),
-]);
-obj!(PART_TOOL_RESPONSE, "ToolResponse", [
-    f!("id", Str),
-    f!("toolType", Enum(&TOOL_TYPE)),
-    f!("response", Struct),
-]);
-obj!(VIDEO_METADATA, "VideoMetadata", [
-    f!("startOffset", Duration),
-    f!("endOffset", Duration),
-    f!("fps", Float),
-]);
-obj!(PART_MEDIA_RESOLUTION, "PartMediaResolution", [
-    f!("level", Enum(&MEDIA_RESOLUTION)),
-    f!("numTokens", I32),
-]);
+obj!(
+    CONTENT,
+    "Content",
+    [f!("role", Str), f!("parts", ListObj(&PART)),]
+);
+obj!(
+    PART,
+    "Part",
+    [
+        oneof!(1, "text", Str),
+        oneof!(1, "inlineData", Obj(&BLOB)),
+        oneof!(1, "fileData", Obj(&FILE_DATA)),
+        oneof!(1, "functionCall", Obj(&FUNCTION_CALL)),
+        oneof!(1, "functionResponse", Obj(&FUNCTION_RESPONSE)),
+        oneof!(1, "executableCode", Obj(&EXECUTABLE_CODE)),
+        oneof!(1, "codeExecutionResult", Obj(&CODE_EXECUTION_RESULT)),
+        oneof!(1, "toolCall", Obj(&PART_TOOL_CALL), Dev),
+        oneof!(1, "toolResponse", Obj(&PART_TOOL_RESPONSE), Dev),
+        f!("thought", Bool),
+        f!("thoughtSignature", Bytes),
+        f!("videoMetadata", Obj(&VIDEO_METADATA)),
+        f!("mediaResolution", Obj(&PART_MEDIA_RESOLUTION)),
+        f!("partMetadata", Struct, Dev),
+    ]
+);
+obj!(
+    BLOB,
+    "Blob",
+    [
+        f!("mimeType", Str),
+        f!("data", Bytes),
+        f!("displayName", Str),
+    ]
+);
+obj!(
+    FILE_DATA,
+    "FileData",
+    [
+        f!("mimeType", Str),
+        f!("fileUri", Str),
+        f!("displayName", Str),
+    ]
+);
+obj!(
+    FUNCTION_CALL,
+    "FunctionCall",
+    [
+        f!("id", Str),
+        f!("name", Str),
+        f!("args", Struct),
+        f!("partialArgs", ListStruct, Vertex),
+        f!("willContinue", Bool, Vertex),
+    ]
+);
+obj!(
+    FUNCTION_RESPONSE,
+    "FunctionResponse",
+    [
+        f!("id", Str),
+        f!("name", Str),
+        f!("response", Struct),
+        f!("parts", ListObj(&FUNCTION_RESPONSE_PART)),
+        f!("willContinue", Bool, Dev),
+        f!("scheduling", Enum(&SCHEDULING)),
+    ]
+);
+obj!(
+    FUNCTION_RESPONSE_PART,
+    "FunctionResponsePart",
+    [
+        oneof!(1, "inlineData", Obj(&BLOB)),
+        oneof!(1, "fileData", Obj(&FILE_DATA)),
+        f!("mediaProcessing", Enum(&MEDIA_PROCESSING)),
+        f!("mediaResolution", Obj(&PART_MEDIA_RESOLUTION)),
+        f!("videoMetadata", Obj(&VIDEO_METADATA)),
+    ]
+);
+obj!(
+    EXECUTABLE_CODE,
+    "ExecutableCode",
+    [
+        f!("language", Enum(&LANGUAGE)),
+        f!("code", Str),
+        f!("id", Str),
+    ]
+);
+obj!(
+    CODE_EXECUTION_RESULT,
+    "CodeExecutionResult",
+    [
+        f!("outcome", Enum(&OUTCOME)),
+        f!("output", Str),
+        f!("id", Str),
+    ]
+);
+obj!(
+    PART_TOOL_CALL,
+    "ToolCall",
+    [
+        f!("id", Str),
+        f!("toolType", Enum(&TOOL_TYPE)),
+        f!("args", Struct),
+    ]
+);
+obj!(
+    PART_TOOL_RESPONSE,
+    "ToolResponse",
+    [
+        f!("id", Str),
+        f!("toolType", Enum(&TOOL_TYPE)),
+        f!("response", Struct),
+    ]
+);
+obj!(
+    VIDEO_METADATA,
+    "VideoMetadata",
+    [
+        f!("startOffset", Duration),
+        f!("endOffset", Duration),
+        f!("fps", Float),
+    ]
+);
+obj!(
+    PART_MEDIA_RESOLUTION,
+    "PartMediaResolution",
+    [f!("level", Enum(&MEDIA_RESOLUTION)), f!("numTokens", I32),]
+);
 
 // --- the other client messages -------------------------------------------------------------
-obj!(CLIENT_CONTENT, "BidiGenerateContentClientContent", [
-    f!("turns", ListObj(&CONTENT)),
-    f!("turnComplete", Bool),
-]);
-obj!(REALTIME_INPUT, "BidiGenerateContentRealtimeInput", [
-    f!("mediaChunks", ListObj(&BLOB)),
-    f!("audio", Obj(&BLOB)),
-    f!("video", Obj(&BLOB)),
-    f!("text", Str),
-    f!("activityStart", Obj(&EMPTY)),
-    f!("activityEnd", Obj(&EMPTY)),
-    f!("audioStreamEnd", Bool, Dev),
-]);
-obj!(TOOL_RESPONSE, "BidiGenerateContentToolResponse", [
-    f!("functionResponses", ListObj(&FUNCTION_RESPONSE)),
-]);
-obj!(CONTEXT_UPDATE, "BidiGenerateContentContextUpdate", [
-    f!("systemInstruction", Obj(&CONTENT)),
-    f!("tools", Obj(&CONTEXT_UPDATE_TOOLS)),
-]);
-obj!(CONTEXT_UPDATE_TOOLS, "ContextUpdateTools", [f!("tools", ListObj(&TOOL))]);
+obj!(
+    CLIENT_CONTENT,
+    "BidiGenerateContentClientContent",
+    [f!("turns", ListObj(&CONTENT)), f!("turnComplete", Bool),]
+);
+obj!(
+    REALTIME_INPUT,
+    "BidiGenerateContentRealtimeInput",
+    [
+        f!("mediaChunks", ListObj(&BLOB)),
+        f!("audio", Obj(&BLOB)),
+        f!("video", Obj(&BLOB)),
+        f!("text", Str),
+        f!("activityStart", Obj(&EMPTY)),
+        f!("activityEnd", Obj(&EMPTY)),
+        f!("audioStreamEnd", Bool, Dev),
+    ]
+);
+obj!(
+    TOOL_RESPONSE,
+    "BidiGenerateContentToolResponse",
+    [f!("functionResponses", ListObj(&FUNCTION_RESPONSE)),]
+);
+obj!(
+    CONTEXT_UPDATE,
+    "BidiGenerateContentContextUpdate",
+    [
+        f!("systemInstruction", Obj(&CONTENT)),
+        f!("tools", Obj(&CONTEXT_UPDATE_TOOLS)),
+    ]
+);
+obj!(
+    CONTEXT_UPDATE_TOOLS,
+    "ContextUpdateTools",
+    [f!("tools", ListObj(&TOOL))]
+);
 
 // ---------------------------------------------------------------------------------------
 // Walking
@@ -764,12 +1103,17 @@ impl Ctx {
                 _ => bad("TYPE_BOOL"),
             },
             I32 | I64 => {
-                let name = if matches!(ty, I32) { "TYPE_INT32" } else { "TYPE_INT64" };
+                let name = if matches!(ty, I32) {
+                    "TYPE_INT32"
+                } else {
+                    "TYPE_INT64"
+                };
                 let ok = match v {
                     Value::Number(n) => {
                         n.is_i64()
                             || n.is_u64()
-                            || n.as_f64().is_some_and(|f| f.fract() == 0.0 && f.abs() < 9.3e18)
+                            || n.as_f64()
+                                .is_some_and(|f| f.fract() == 0.0 && f.abs() < 9.3e18)
                     }
                     Value::String(s) => {
                         let t = s.strip_prefix('-').unwrap_or(s);
@@ -778,9 +1122,7 @@ impl Ctx {
                     _ => false,
                 };
                 let in_range = match (ty, v) {
-                    (I32, Value::Number(n)) => n
-                        .as_i64()
-                        .is_some_and(|i| i32::try_from(i).is_ok()),
+                    (I32, Value::Number(n)) => n.as_i64().is_some_and(|i| i32::try_from(i).is_ok()),
                     (I32, Value::String(s)) => s.parse::<i32>().is_ok(),
                     (_, Value::String(s)) => s.parse::<i64>().is_ok() || s.parse::<u64>().is_ok(),
                     _ => true,
@@ -821,9 +1163,7 @@ impl Ctx {
             Enum(def) => {
                 let ok = match v {
                     Value::String(s) => def.values.iter().any(|x| x == s),
-                    Value::Number(n) => n
-                        .as_u64()
-                        .is_some_and(|i| (i as usize) < def.values.len()),
+                    Value::Number(n) => n.as_u64().is_some_and(|i| (i as usize) < def.values.len()),
                     _ => false,
                 };
                 if ok {
@@ -854,10 +1194,7 @@ impl Ctx {
 /// Is `s` base64 in either alphabet, padded or not? (Checks only; decodes nothing.)
 pub fn is_base64(s: &str) -> bool {
     let b = s.as_bytes();
-    let body = b
-        .iter()
-        .rposition(|&c| c != b'=')
-        .map_or(0, |p| p + 1);
+    let body = b.iter().rposition(|&c| c != b'=').map_or(0, |p| p + 1);
     let pad = b.len() - body;
     if pad > 2 || (pad > 0 && b.len() % 4 != 0) || body % 4 == 1 {
         return false;
@@ -884,7 +1221,8 @@ fn is_duration(s: &str) -> bool {
     let frac = parts.next();
     !whole.is_empty()
         && whole.bytes().all(|c| c.is_ascii_digit())
-        && frac.is_none_or(|f| !f.is_empty() && f.len() <= 9 && f.bytes().all(|c| c.is_ascii_digit()))
+        && frac
+            .is_none_or(|f| !f.is_empty() && f.len() <= 9 && f.bytes().all(|c| c.is_ascii_digit()))
 }
 
 fn is_timestamp(s: &str) -> bool {
@@ -896,7 +1234,10 @@ fn is_timestamp(s: &str) -> bool {
         && (b[10] == b'T' || b[10] == b't')
         && b[13] == b':'
         && b[16] == b':'
-        && (s.ends_with('Z') || s.ends_with('z') || b[b.len() - 6] == b'+' || b[b.len() - 6] == b'-')
+        && (s.ends_with('Z')
+            || s.ends_with('z')
+            || b[b.len() - 6] == b'+'
+            || b[b.len() - 6] == b'-')
 }
 
 /// Renders a failure the way Google's JSON parser words it.
@@ -934,7 +1275,9 @@ fn render(f: Fail, backend: Backend) -> String {
         FailKind::Oneof(name) => {
             let mut n = String::new();
             snake(name, &mut n);
-            format!("Invalid JSON payload received. Oneof field is already set, cannot set '{n}' at '{path}'.")
+            format!(
+                "Invalid JSON payload received. Oneof field is already set, cannot set '{n}' at '{path}'."
+            )
         }
         FailKind::BadValue(ty, val) => format!("Invalid value at '{path}' ({ty}), {val}"),
         FailKind::Base64(val) => {
@@ -959,9 +1302,11 @@ fn render(f: Fail, backend: Backend) -> String {
 pub fn validate_client(v: &Value, backend: Backend) -> Result<(), Invalid> {
     let ctx = Ctx { backend };
     let result = match v {
-        Value::Object(map) if map.values().all(Value::is_null) && map.keys().all(|k| {
-            CLIENT_MESSAGE.fields.iter().any(|f| key_is(k, f.name))
-        }) =>
+        Value::Object(map)
+            if map.values().all(Value::is_null)
+                && map
+                    .keys()
+                    .all(|k| CLIENT_MESSAGE.fields.iter().any(|f| key_is(k, f.name))) =>
         {
             Err(fail(FailKind::Empty))
         }
@@ -1036,7 +1381,10 @@ mod tests {
     fn key_matching() {
         assert!(key_is("mimeType", "mimeType"));
         assert!(key_is("mime_type", "mimeType"));
-        assert!(key_is("automatic_activity_detection", "automaticActivityDetection"));
+        assert!(key_is(
+            "automatic_activity_detection",
+            "automaticActivityDetection"
+        ));
         assert!(!key_is("mime_Type", "mimeType"));
         assert!(!key_is("mimetype", "mimeType"));
         assert!(!key_is("mimeTypes", "mimeType"));
@@ -1084,10 +1432,22 @@ mod tests {
              "proactivity": {"proactive_audio": true}}}),
             DEV,
         );
-        ok(json!({"realtime_input": {"audio": {"data": "__79_P_-_fw=", "mime_type": "audio/pcm;rate=16000"}}}), DEV);
-        ok(json!({"realtime_input": {"mediaChunks": [{"data": "AAA=", "mime_type": "audio/pcm"}]}}), DEV);
-        ok(json!({"tool_response": {"functionResponses": [{"will_continue": true, "scheduling": "WHEN_IDLE", "id": "fc-1", "name": "f", "response": {"x": 1}}]}}), DEV);
-        ok(json!({"client_content": {"turns": [{"role": "user", "parts": [{"text": "hi"}]}], "turnComplete": true}}), DEV);
+        ok(
+            json!({"realtime_input": {"audio": {"data": "__79_P_-_fw=", "mime_type": "audio/pcm;rate=16000"}}}),
+            DEV,
+        );
+        ok(
+            json!({"realtime_input": {"mediaChunks": [{"data": "AAA=", "mime_type": "audio/pcm"}]}}),
+            DEV,
+        );
+        ok(
+            json!({"tool_response": {"functionResponses": [{"will_continue": true, "scheduling": "WHEN_IDLE", "id": "fc-1", "name": "f", "response": {"x": 1}}]}}),
+            DEV,
+        );
+        ok(
+            json!({"client_content": {"turns": [{"role": "user", "parts": [{"text": "hi"}]}], "turnComplete": true}}),
+            DEV,
+        );
     }
 
     #[test]
@@ -1096,10 +1456,22 @@ mod tests {
             bad(json!({"setup": {"model": "models/m", "fooBar": 1}}), DEV),
             "Invalid JSON payload received. Unknown name \"fooBar\" at 'setup': Cannot find field."
         );
-        let r = bad(json!({"setup": {"model": "m", "generationConfig": {"speechConfig": {"voiceConfig": {"x": 1}}}}}), DEV);
-        assert!(r.contains("at 'setup.generation_config.speech_config.voice_config'"), "{r}");
-        let r = bad(json!({"toolResponse": {"functionResponses": [{"id": "a", "oops": 1}]}}), DEV);
-        assert!(r.contains("at 'tool_response.function_responses[0]'"), "{r}");
+        let r = bad(
+            json!({"setup": {"model": "m", "generationConfig": {"speechConfig": {"voiceConfig": {"x": 1}}}}}),
+            DEV,
+        );
+        assert!(
+            r.contains("at 'setup.generation_config.speech_config.voice_config'"),
+            "{r}"
+        );
+        let r = bad(
+            json!({"toolResponse": {"functionResponses": [{"id": "a", "oops": 1}]}}),
+            DEV,
+        );
+        assert!(
+            r.contains("at 'tool_response.function_responses[0]'"),
+            "{r}"
+        );
         bad(json!({"fooBar": {}}), DEV);
         bad(json!({}), DEV);
         bad(json!([]), DEV);
@@ -1127,35 +1499,83 @@ mod tests {
 
     #[test]
     fn malformed_values_are_refused() {
-        let r = bad(json!({"realtimeInput": {"audio": {"data": "@@@@", "mimeType": "audio/pcm"}}}), DEV);
+        let r = bad(
+            json!({"realtimeInput": {"audio": {"data": "@@@@", "mimeType": "audio/pcm"}}}),
+            DEV,
+        );
         assert!(r.contains("Base64"), "{r}");
-        bad(json!({"realtimeInput": {"audio": {"data": "AAA-+A==", "mimeType": "audio/pcm"}}}), DEV);
-        let r = bad(json!({"setup": {"model": "m", "generationConfig": {"temperature": "hot"}}}), DEV);
-        assert!(r.starts_with("Invalid value at 'setup.generation_config.temperature' (TYPE_FLOAT)"), "{r}");
-        let r = bad(json!({"setup": {"model": "m", "generationConfig": {"responseModalities": ["SMELL"]}}}), DEV);
+        bad(
+            json!({"realtimeInput": {"audio": {"data": "AAA-+A==", "mimeType": "audio/pcm"}}}),
+            DEV,
+        );
+        let r = bad(
+            json!({"setup": {"model": "m", "generationConfig": {"temperature": "hot"}}}),
+            DEV,
+        );
+        assert!(
+            r.starts_with("Invalid value at 'setup.generation_config.temperature' (TYPE_FLOAT)"),
+            "{r}"
+        );
+        let r = bad(
+            json!({"setup": {"model": "m", "generationConfig": {"responseModalities": ["SMELL"]}}}),
+            DEV,
+        );
         assert!(r.contains("response_modalities[0]"), "{r}");
         bad(json!({"setup": {"model": 5}}), DEV);
         bad(json!({"realtimeInput": {"audioStreamEnd": "yes"}}), DEV);
-        bad(json!({"setup": {"model": "m", "tools": {"functionDeclarations": []}}}), DEV);
+        bad(
+            json!({"setup": {"model": "m", "tools": {"functionDeclarations": []}}}),
+            DEV,
+        );
         bad(json!({"setup": {"model": ["m"]}}), DEV);
-        bad(json!({"setup": {"model": "m", "realtimeInputConfig": {"automaticActivityDetection": {"silenceDurationMs": 1.5}}}}), DEV);
-        bad(json!({"toolResponse": {"functionResponses": [{"id": "a", "response": [1]}]}}), DEV);
-        bad(json!({"toolResponse": {"functionResponses": [{"id": "a", "scheduling": "SOON"}]}}), DEV);
-        ok(json!({"toolResponse": {"functionResponses": [{"id": "a", "scheduling": 3}]}}), DEV);
+        bad(
+            json!({"setup": {"model": "m", "realtimeInputConfig": {"automaticActivityDetection": {"silenceDurationMs": 1.5}}}}),
+            DEV,
+        );
+        bad(
+            json!({"toolResponse": {"functionResponses": [{"id": "a", "response": [1]}]}}),
+            DEV,
+        );
+        bad(
+            json!({"toolResponse": {"functionResponses": [{"id": "a", "scheduling": "SOON"}]}}),
+            DEV,
+        );
+        ok(
+            json!({"toolResponse": {"functionResponses": [{"id": "a", "scheduling": 3}]}}),
+            DEV,
+        );
     }
 
     #[test]
     fn duplicates_and_oneofs() {
-        bad(json!({"realtimeInput": {"audio": {"mimeType": "a", "mime_type": "b"}}}), DEV);
+        bad(
+            json!({"realtimeInput": {"audio": {"mimeType": "a", "mime_type": "b"}}}),
+            DEV,
+        );
         bad(json!({"setup": {"model": "m"}, "clientContent": {}}), DEV);
-        bad(json!({"clientContent": {"turns": [{"parts": [{"text": "a", "inlineData": {"data": "AA=="}}]}]}}), DEV);
-        ok(json!({"clientContent": {"turns": [{"parts": [{"text": "a", "thought": true}]}]}}), DEV);
+        bad(
+            json!({"clientContent": {"turns": [{"parts": [{"text": "a", "inlineData": {"data": "AA=="}}]}]}}),
+            DEV,
+        );
+        ok(
+            json!({"clientContent": {"turns": [{"parts": [{"text": "a", "thought": true}]}]}}),
+            DEV,
+        );
         ok(json!({"setup": {"model": "m"}, "clientContent": null}), DEV);
     }
 
     #[test]
     fn base64_checker() {
-        for s in ["", "AA==", "AAA=", "AAAA", "AA", "AAA", "__79_P_-_fw=", "//79/P/+/fw="] {
+        for s in [
+            "",
+            "AA==",
+            "AAA=",
+            "AAAA",
+            "AA",
+            "AAA",
+            "__79_P_-_fw=",
+            "//79/P/+/fw=",
+        ] {
             assert!(is_base64(s), "{s}");
         }
         for s in ["A", "AAAAA", "A===", "AA=A", "A A=", "-+AA", "AA=", "é"] {
@@ -1168,7 +1588,12 @@ mod tests {
         let long = "x".repeat(500);
         let r = bad(json!({"setup": {"model": "m", long.clone(): 1}}), DEV);
         assert!(r.len() <= MAX_REASON);
-        assert!(parse_and_validate(b"{not json", DEV).unwrap_err().reason.starts_with("Invalid JSON payload"));
+        assert!(
+            parse_and_validate(b"{not json", DEV)
+                .unwrap_err()
+                .reason
+                .starts_with("Invalid JSON payload")
+        );
         assert!(parse_and_validate(&[0xff, 0xfe], DEV).is_err());
     }
 }

@@ -149,7 +149,10 @@ pub async fn start(url: &str, setup: Value) -> Ws {
     let mut ws = connect(url).await;
     send(&mut ws, setup).await;
     let g = recv(&mut ws).await;
-    assert!(has(g.json(), "setupComplete"), "expected setupComplete, got {g:?}");
+    assert!(
+        has(g.json(), "setupComplete"),
+        "expected setupComplete, got {g:?}"
+    );
     ws
 }
 
