@@ -3,5 +3,6 @@
 //! embedded emulator when no credentials are set).
 
 pub mod audio;
+pub mod console;
 pub mod target;
 pub mod tools;

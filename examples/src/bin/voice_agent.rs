@@ -8,17 +8,17 @@
 //! With no credentials it talks to an emulator started in-process; see
 //! `examples::target` for `GEMINI_API_KEY`, `GOOGLE_CLOUD_PROJECT` and `--endpoint`.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use adk_live::prelude::*;
 use clap::Parser;
 use examples::audio::{
     INPUT_RATE, ReplyWriter, decode_wav_16k_mono, read_wav_16k_mono, to_le_bytes,
 };
+use examples::console::{Console, Conversation};
 use examples::target::Target;
 use examples::tools;
 
@@ -52,16 +52,6 @@ struct Args {
     search_stage_ms: u64,
 }
 
-struct Console {
-    start: Instant,
-}
-
-impl Console {
-    fn say(&self, what: &str) {
-        println!("[{:>6.2}s] {what}", self.start.elapsed().as_secs_f32());
-    }
-}
-
 #[tokio::main]
 async fn main() -> ExitCode {
     match run(Args::parse()).await {
@@ -79,9 +69,7 @@ async fn run(args: Args) -> Result<(), String> {
         None => decode_wav_16k_mono(PROMPT_WAV)?,
     };
     let target = Target::choose(args.endpoint.clone());
-    let console = Console {
-        start: Instant::now(),
-    };
+    let console = Console::new();
     console.say(&format!("connecting to {}", target.describe()));
 
     let builder = Live::builder()
@@ -99,7 +87,7 @@ async fn run(args: Args) -> Result<(), String> {
     let mut reply = ReplyWriter::default();
     let outcome = converse(
         &session,
-        &console,
+        Conversation::new(console),
         &mut reply,
         Duration::from_secs(args.timeout),
     )
@@ -140,88 +128,37 @@ async fn stream_prompt(session: Arc<LiveHandle>, prompt: Vec<i16>) -> adk_live::
 /// last result (or the timeout).
 async fn converse(
     session: &LiveHandle,
-    console: &Console,
+    mut conversation: Conversation,
     reply: &mut ReplyWriter,
     timeout: Duration,
 ) -> Result<(), String> {
+    let console = *conversation.console();
     let deadline = tokio::time::sleep(timeout);
     tokio::pin!(deadline);
     let mut indicator = tokio::time::interval(Duration::from_millis(1000));
     indicator.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut running: BTreeMap<String, (String, Instant)> = BTreeMap::new();
-    // Done when a model turn that began after the last tool finished has completed: that
-    // is the turn in which the last result was voiced.
-    let mut last_finish: Option<Instant> = None;
-    let mut turn_began: Option<Instant> = None;
-    let mut done = false;
-    let (mut said, mut heard) = (String::new(), String::new());
     loop {
         tokio::select! {
             _ = &mut deadline => {
                 console.say("timed out waiting for the conversation to finish");
                 return if reply.seconds() > 0.0 { Ok(()) } else { Err("no reply audio before the timeout".into()) };
             }
-            _ = indicator.tick(), if !running.is_empty() => {
-                let list: Vec<String> = running.values().map(|(n, t)| format!("{n} {:.1}s", t.elapsed().as_secs_f32())).collect();
-                console.say(&format!("⏳ running: {}", list.join(", ")));
-            }
+            _ = indicator.tick(), if conversation.tools_running() => conversation.print_running(),
             event = session.next_event() => {
                 let Some(event) = event else { return Err("session ended unexpectedly".into()) };
-                let model_output = matches!(event, LiveEvent::Audio { .. } | LiveEvent::OutputTranscript { .. } | LiveEvent::Text(_));
-                if model_output {
-                    turn_began.get_or_insert_with(Instant::now);
-                    if !heard.is_empty() {
-                        console.say(&format!("you   : {}", std::mem::take(&mut heard).trim()));
-                    }
-                }
+                conversation.show(&event);
                 match event {
                     LiveEvent::Audio { pcm, sample_rate } => reply.push(&pcm, sample_rate),
-                    LiveEvent::InputTranscript { text, .. } => heard.push_str(&text),
-                    LiveEvent::OutputTranscript { text, .. } => said.push_str(&text),
-                    LiveEvent::Text(text) => said.push_str(&text),
-                    LiveEvent::Interrupted => console.say("model interrupted"),
-                    LiveEvent::TurnComplete => {
-                        if !said.is_empty() {
-                            console.say(&format!("model : {}", std::mem::take(&mut said).trim()));
-                        }
-                        let began = turn_began.take();
-                        done = running.is_empty() && matches!((last_finish, began), (Some(f), Some(b)) if b > f);
-                    }
-                    LiveEvent::ToolStarted { call_id, name, args, background } => {
-                        let kind = if background { "background" } else { "standard" };
-                        console.say(&format!("tool ▸ {name} started ({kind}) {args}"));
-                        running.insert(call_id, (name, Instant::now()));
-                    }
-                    LiveEvent::ToolAcked { name, .. } => console.say(&format!("tool ✓ {name} acked: the model knows it is running")),
-                    LiveEvent::ToolProgress { name, progress, .. } => console.say(&format!("tool … {name} progress {progress}")),
-                    LiveEvent::ToolCompleted { call_id, name, result, elapsed } => {
-                        running.remove(&call_id);
-                        last_finish = Some(Instant::now());
-                        console.say(&format!("tool ✔ {name} completed in {:.2}s: {result}", elapsed.as_secs_f32()));
-                    }
-                    LiveEvent::ToolFailed { call_id, name, error } => {
-                        running.remove(&call_id);
-                        last_finish = Some(Instant::now());
-                        console.say(&format!("tool ✘ {name} failed: {error}"));
-                    }
-                    LiveEvent::ToolCancelled { call_id, name, reason, .. } => {
-                        running.remove(&call_id);
-                        last_finish = Some(Instant::now());
-                        console.say(&format!("tool ✘ {name} cancelled ({reason:?})"));
-                    }
-                    LiveEvent::GoAway { time_left } => console.say(&format!("server goAway ({time_left:?} left): switching connection")),
-                    LiveEvent::Reconnected { resumed } => console.say(&format!("reconnected (resumed: {resumed})")),
-                    LiveEvent::Error(e) => console.say(&format!("warning: {e}")),
                     LiveEvent::Closed { close, error } => {
                         return match (close, error) {
                             (_, Some(e)) => Err(format!("session closed: {e}")),
-                            _ if done => Ok(()),
+                            _ if conversation.all_voiced() => Ok(()),
                             (c, None) => Err(format!("session closed early ({c:?})")),
                         };
                     }
                     _ => {}
                 }
-                if done {
+                if conversation.all_voiced() {
                     console.say("all tools finished and their results were voiced");
                     return Ok(());
                 }
