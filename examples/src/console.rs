@@ -108,7 +108,10 @@ impl Conversation {
         if model_output {
             self.turn_began.get_or_insert_with(Instant::now);
             if !self.heard.is_empty() {
-                console.say(&format!("you   : {}", std::mem::take(&mut self.heard).trim()));
+                console.say(&format!(
+                    "you   : {}",
+                    std::mem::take(&mut self.heard).trim()
+                ));
             }
         }
         match event {
@@ -118,7 +121,10 @@ impl Conversation {
             LiveEvent::Interrupted => console.say("model interrupted"),
             LiveEvent::TurnComplete => {
                 if !self.said.is_empty() {
-                    console.say(&format!("model : {}", std::mem::take(&mut self.said).trim()));
+                    console.say(&format!(
+                        "model : {}",
+                        std::mem::take(&mut self.said).trim()
+                    ));
                 }
                 let began = self.turn_began.take();
                 self.last_turn = Some((began, Instant::now()));
@@ -133,7 +139,11 @@ impl Conversation {
                 args,
                 background,
             } => {
-                let kind = if *background { "background" } else { "standard" };
+                let kind = if *background {
+                    "background"
+                } else {
+                    "standard"
+                };
                 console.say(&format!("tool ▸ {name} started ({kind}) {args}"));
                 self.running.insert(
                     call_id.clone(),
@@ -144,9 +154,9 @@ impl Conversation {
                     },
                 );
             }
-            LiveEvent::ToolAcked { name, .. } => {
-                console.say(&format!("tool ✓ {name} acked: the model knows it is running"))
-            }
+            LiveEvent::ToolAcked { name, .. } => console.say(&format!(
+                "tool ✓ {name} acked: the model knows it is running"
+            )),
             LiveEvent::ToolProgress { name, progress, .. } => {
                 console.say(&format!("tool … {name} progress {progress}"))
             }
