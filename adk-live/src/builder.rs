@@ -15,6 +15,7 @@ use crate::metrics::Metrics;
 use crate::session::LiveHandle;
 use crate::session::control::ControlState;
 use crate::session::link::Dialer;
+use crate::session::replay::Replay;
 use crate::session::task::SessionTask;
 use crate::tools::lane::ToolLane;
 use crate::tools::{BackgroundToolTracker, ToolDispatcher, ToolExecutionMode, ToolOptions};
@@ -161,6 +162,7 @@ impl LiveSessionBuilder {
             goaway_margin: config.goaway_margin,
             state: ControlState::default(),
             pending: VecDeque::new(),
+            replay: Replay::new(config.transparent_resumption),
         }
         .spawn(link);
         Ok(LiveHandle {

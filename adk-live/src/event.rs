@@ -127,6 +127,11 @@ pub enum LiveEvent {
         /// Time the server gave.
         time_left: Option<Duration>,
     },
+    /// The connection was lost; the session is reconnecting (sends are queued meanwhile).
+    Reconnecting {
+        /// What ended the connection.
+        error: String,
+    },
     /// The connection was replaced (goAway or loss) and the session continues.
     Reconnected {
         /// True when the session resumed with a handle (conversation kept).

@@ -4,5 +4,6 @@
 mod background_tools;
 mod cancellation;
 mod failures;
+mod resilience;
 mod scheduling;
 mod support;

@@ -3,6 +3,7 @@
 pub(crate) mod control;
 mod handle;
 pub(crate) mod link;
+pub(crate) mod replay;
 pub(crate) mod task;
 
 pub use handle::LiveHandle;

@@ -20,6 +20,7 @@ use tracing::Instrument;
 
 use super::control::{self, ControlState, Signal};
 use super::link::{Dialer, Link};
+use super::replay::Replay;
 use crate::config::ReconnectPolicy;
 use crate::error::Error;
 use crate::event::{EventQueue, LiveEvent};
@@ -49,6 +50,8 @@ pub(crate) struct SessionTask {
     pub(crate) state: ControlState,
     /// Messages taken from a queue whose write failed: written first on the next link.
     pub(crate) pending: VecDeque<ClientMessage>,
+    /// Sent but not yet consumed (Vertex transparent resumption only).
+    pub(crate) replay: Replay,
 }
 
 impl SessionTask {
@@ -62,7 +65,8 @@ impl SessionTask {
 
     async fn run(mut self, mut link: Link) {
         let (close, error) = loop {
-            match self.serve(&mut link).await {
+            let exit = self.serve(&mut link).await;
+            let after_goaway = match exit {
                 Exit::Shutdown => {
                     link.close().await;
                     break (None, None);
@@ -70,24 +74,27 @@ impl SessionTask {
                 Exit::Switch => {
                     tracing::info!("goAway: switching connection");
                     link.close().await;
-                    match self.redial(true).await {
-                        Ok(next) => link = next,
-                        Err(None) => break (None, None),
-                        Err(Some(e)) => break (e.close().cloned(), Some(e)),
-                    }
+                    true
                 }
                 Exit::Lost(e) if !e.is_fatal() && self.reconnect.max_attempts > 0 => {
                     tracing::warn!(error = %e, "connection lost; reconnecting");
-                    match self.redial(false).await {
-                        Ok(next) => link = next,
-                        Err(None) => break (None, None),
-                        Err(Some(e)) => break (e.close().cloned(), Some(e)),
-                    }
+                    self.events.push(LiveEvent::Reconnecting {
+                        error: e.to_string(),
+                    });
+                    // Let go of the dead socket first: the server refuses to resume a
+                    // session whose previous connection it still sees open.
+                    drop(link);
+                    false
                 }
                 Exit::Lost(e) => {
                     tracing::warn!(error = %e, "session ended by error");
                     break (e.close().cloned(), Some(e));
                 }
+            };
+            match self.redial(after_goaway).await {
+                Ok(next) => link = next,
+                Err(None) => break (None, None),
+                Err(Some(e)) => break (e.close().cloned(), Some(e)),
             }
         };
         self.finish(close, error).await;
@@ -158,8 +165,12 @@ impl SessionTask {
 
     fn on_reconnected(&mut self, resumed: bool) {
         Metrics::inc(&self.metrics.reconnects);
+        let unconsumed = self.replay.take_for_new_link();
         if resumed {
             Metrics::inc(&self.metrics.resumptions);
+            for message in unconsumed.into_iter().rev() {
+                self.pending.push_front(message);
+            }
         } else {
             // A fresh session knows none of the old calls: stop them and drop their
             // responses (reported), rather than answer ids the server never issued.
@@ -178,12 +189,19 @@ impl SessionTask {
         self.events.push(LiveEvent::Reconnected { resumed });
     }
 
+    /// Writes one message on the link and records it for replay.
+    async fn write(&mut self, link: &mut Link, message: &ClientMessage) -> Result<(), Error> {
+        link.send(message).await?;
+        self.replay.sent(message);
+        Ok(())
+    }
+
     /// Runs one connection until it ends.
     async fn serve(&mut self, link: &mut Link) -> Exit {
         let mut goaway_deadline: Option<Instant> = None;
         loop {
             while let Some(message) = self.pending.pop_front() {
-                if let Err(e) = link.send(&message).await {
+                if let Err(e) = self.write(link, &message).await {
                     self.pending.push_front(message);
                     return Exit::Lost(e);
                 }
@@ -199,7 +217,7 @@ impl SessionTask {
                 _ = self.shutdown.cancelled() => return Exit::Shutdown,
                 Some(response) = self.tool_rx.recv() => {
                     let message = ClientMessage::ToolResponse(ToolResponse { function_responses: vec![response] });
-                    if let Err(e) = link.send(&message).await {
+                    if let Err(e) = self.write(link, &message).await {
                         self.pending.push_back(message);
                         return Exit::Lost(e);
                     }
@@ -219,7 +237,11 @@ impl SessionTask {
                             continue;
                         }
                     };
-                    match control::on_message(message, &mut self.state, &self.events, &self.lane) {
+                    let signal = control::on_message(message, &mut self.state, &self.events, &self.lane);
+                    if let Some(index) = self.state.last_consumed.take() {
+                        self.replay.consumed(index);
+                    }
+                    match signal {
                         Signal::GoAway(time_left) => {
                             let left = time_left.unwrap_or(Duration::ZERO);
                             goaway_deadline = Some(Instant::now() + left.saturating_sub(self.goaway_margin));
@@ -242,7 +264,7 @@ impl SessionTask {
                 _ = goaway => return Exit::Switch,
                 message = self.app_rx.recv() => {
                     let Some(message) = message else { return Exit::Shutdown };
-                    if let Err(e) = link.send(&message).await {
+                    if let Err(e) = self.write(link, &message).await {
                         if e.is_fatal() {
                             // Refused locally (backend rules): report, keep the session.
                             self.events.push(LiveEvent::Error(e.to_string()));

@@ -115,9 +115,7 @@ impl ToolLane {
                 formatter
                     .clone()
                     .unwrap_or_else(|| Arc::new(DefaultResultFormatter)),
-                scheduling
-                    .clone()
-                    .unwrap_or(FunctionResponseScheduling::WhenIdle),
+                scheduling.unwrap_or(FunctionResponseScheduling::WhenIdle),
             )),
         };
         let plan = Plan {
@@ -214,10 +212,7 @@ impl ToolLane {
             let started = Instant::now();
             let call = AssertUnwindSafe(registered.tool.call(args, ctx)).catch_unwind();
             let outcome = match timeout {
-                Some(limit) => match tokio::time::timeout(limit, call).await {
-                    Ok(r) => Some(r),
-                    Err(_) => None,
-                },
+                Some(limit) => tokio::time::timeout(limit, call).await.ok(),
                 None => Some(call.await),
             };
             let outcome = match outcome {
@@ -285,7 +280,7 @@ impl ToolLane {
                 name: plan.name.clone(),
                 response: formatter
                     .format_result(&plan.name, outcome.as_ref().map_err(String::as_str)),
-                scheduling: Some(scheduling.clone()),
+                scheduling: Some(*scheduling),
                 will_continue: (self.backend == Backend::DeveloperApi).then_some(false),
                 ..Default::default()
             },

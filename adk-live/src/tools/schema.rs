@@ -186,12 +186,11 @@ fn convert(schema: &Value, defs: &Value, depth: usize) -> Value {
                     out.insert("format".into(), f.into());
                 }
             }
-            "minimum" | "maximum" => {
-                // schemars bounds unsigned integers with `minimum: 0`; keep real numbers only.
-                if value.is_number() {
-                    out.insert(key.clone(), value.clone());
-                }
+            // schemars bounds unsigned integers with `minimum: 0`; keep real numbers only.
+            "minimum" | "maximum" if value.is_number() => {
+                out.insert(key.clone(), value.clone());
             }
+            "minimum" | "maximum" => {}
             "title" => {}
             k if KEPT.contains(&k) && k != "anyOf" => {
                 out.insert(key.clone(), value.clone());

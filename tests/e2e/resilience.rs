@@ -1,0 +1,349 @@
+//! Sessions that survive: goAway, resumption, connection loss, fatal closes, stalled
+//! pongs, slow consumers — driven through the emulator's fault injection.
+
+use std::time::Duration;
+
+use adk_live::prelude::*;
+use genai_wire::emulator::Emulator;
+use serde_json::Value;
+
+use crate::support::*;
+
+fn texts_received(es: &genai_wire::emulator::SessionHandle) -> Vec<(u32, String)> {
+    es.frames_of("realtimeInput.text")
+        .into_iter()
+        .map(|f| {
+            let v: Value = serde_json::from_slice(&f.raw).unwrap();
+            (
+                f.conn,
+                v["realtimeInput"]["text"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn goaway_mid_background_tool_delivers_its_result_on_the_new_socket_exactly_once() {
+    let emu = emulator("e2e/single_call.json", Backend::DeveloperApi).await;
+    let builder = Live::builder()
+        .tool(search(
+            Duration::from_millis(300),
+            3,
+            false,
+            Drops::default(),
+        ))
+        .tool_background("search");
+    let session = connect(&emu, Backend::DeveloperApi, builder).await;
+    let setup = &emu
+        .wait_for_session(WAIT)
+        .await
+        .unwrap()
+        .received_client_messages()[0];
+    assert_eq!(
+        setup["setup"]["sessionResumption"],
+        serde_json::json!({}),
+        "resumption on by default"
+    );
+
+    session.send_text("search it").await.unwrap();
+    events_until(&session, |e| matches!(e, LiveEvent::ToolAcked { .. })).await;
+    let es = emu.wait_for_session(WAIT).await.unwrap();
+    assert!(emu.control().go_away(&es.id(), Duration::from_secs(1)));
+
+    let events = events_until(&session, |e| matches!(e, LiveEvent::ToolCompleted { .. })).await;
+    assert!(events.iter().any(|e| matches!(e, LiveEvent::GoAway { .. })));
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, LiveEvent::Reconnected { resumed: true })),
+        "{events:#?}"
+    );
+
+    let call_id = function_calls(&es)[0].0.clone();
+    es.wait_for(WAIT, |f| {
+        responses_in(f)
+            .iter()
+            .any(|(_, r)| r["willContinue"] == false)
+    })
+    .await
+    .unwrap();
+    // Let anything stray arrive, then count.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let finals: Vec<_> = es
+        .frames_of("toolResponse")
+        .into_iter()
+        .filter(|f| f.text().contains(&call_id) && f.text().contains(r#""willContinue":false"#))
+        .collect();
+    assert_eq!(finals.len(), 1, "exactly once");
+    assert_eq!(finals[0].conn, 1, "on the new connection");
+    let conns = es.connections();
+    assert_eq!(conns.len(), 2);
+    assert!(conns[1].resumed);
+    assert!(es.violations().is_empty(), "{:?}", es.violations());
+    let m = session.metrics();
+    assert_eq!((m.reconnects, m.resumptions), (1, 1));
+    session.disconnect().await;
+}
+
+#[tokio::test]
+async fn connection_killed_mid_turn_queued_sends_arrive_in_order_after_resume() {
+    let emu = emulator("e2e/long_turn.json", Backend::DeveloperApi).await;
+    let session = connect(&emu, Backend::DeveloperApi, Live::builder()).await;
+    let es = emu.wait_for_session(WAIT).await.unwrap();
+    // A handle exists from the start; kill the connection in the middle of a model turn.
+    session.send_text("hello").await.unwrap();
+    events_until(&session, |e| matches!(e, LiveEvent::Audio { .. })).await;
+    assert!(emu.control().drop_connection(&es.id()));
+    events_until(&session, |e| matches!(e, LiveEvent::Reconnecting { .. })).await;
+    for i in 1..=5 {
+        session.send_text(format!("m{i}")).await.unwrap();
+    }
+    events_until(&session, |e| {
+        matches!(e, LiveEvent::Reconnected { resumed: true })
+    })
+    .await;
+    es.wait_for(WAIT, |f| {
+        f.iter().filter(|f| f.kind == "realtimeInput.text").count() >= 6
+    })
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let texts: Vec<String> = texts_received(&es)
+        .into_iter()
+        .filter(|(c, _)| *c == 1)
+        .map(|(_, t)| t)
+        .collect();
+    assert_eq!(
+        texts,
+        ["m1", "m2", "m3", "m4", "m5"],
+        "in order, exactly once, on the resumed connection"
+    );
+    assert!(es.violations().is_empty(), "{:?}", es.violations());
+    session.disconnect().await;
+}
+
+#[tokio::test]
+async fn a_policy_close_is_reported_without_retry() {
+    let emu = emulator("e2e/single_call.json", Backend::DeveloperApi).await;
+    let session = connect(&emu, Backend::DeveloperApi, Live::builder()).await;
+    let es = emu.wait_for_session(WAIT).await.unwrap();
+    assert!(
+        emu.control()
+            .close(&es.id(), 1008, "Requested entity was not found.")
+    );
+    let events = events_until(&session, |e| matches!(e, LiveEvent::Closed { .. })).await;
+    match events.last() {
+        Some(LiveEvent::Closed {
+            close: Some(c),
+            error: Some(e),
+        }) => {
+            assert_eq!(c.code, 1008);
+            assert_eq!(c.reason, "Requested entity was not found.");
+            assert!(e.contains("Requested entity was not found."));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, LiveEvent::Reconnecting { .. }))
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        emu.sessions()
+            .iter()
+            .map(|s| s.connections().len())
+            .sum::<usize>(),
+        1,
+        "no retry"
+    );
+    assert_eq!(session.metrics().reconnects, 0);
+    assert!(matches!(
+        session.send_text("x").await,
+        Err(Error::SessionEnded)
+    ));
+}
+
+#[tokio::test]
+async fn a_bad_key_fails_connect_with_the_servers_reason() {
+    let emu = Emulator::builder()
+        .api_key("right-key")
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let err = Live::builder()
+        .connect_endpoint(emu.ws_url(), Credentials::api_key("wrong-key"))
+        .await
+        .unwrap_err();
+    let close = err.close().expect("a close").clone();
+    assert_eq!(close.code, 1007);
+    assert!(close.reason.contains("API key not valid"), "{close:?}");
+    assert!(err.is_fatal());
+    assert!(
+        !format!("{err:?} {err}").contains("wrong-key"),
+        "no secret in errors"
+    );
+}
+
+fn keepalive(builder: LiveBuilder, interval_ms: u64, timeout_ms: u64) -> LiveBuilder {
+    builder.configure(move |c| {
+        c.transport = c.transport.clone().with_keepalive(
+            Some(Duration::from_millis(interval_ms)),
+            Some(Duration::from_millis(timeout_ms)),
+        )
+    })
+}
+
+#[tokio::test]
+async fn a_stalled_pong_does_not_kill_a_healthy_session() {
+    let emu = emulator("chat.json", Backend::DeveloperApi).await;
+    let session = connect(
+        &emu,
+        Backend::DeveloperApi,
+        keepalive(Live::builder(), 100, 1500),
+    )
+    .await;
+    let es = emu.wait_for_session(WAIT).await.unwrap();
+    assert!(
+        emu.control()
+            .stall_pongs(&es.id(), Duration::from_millis(800))
+    );
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    session.send_text("are you there").await.unwrap();
+    let events = events_until(&session, |e| matches!(e, LiveEvent::TurnComplete)).await;
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, LiveEvent::Reconnecting { .. } | LiveEvent::Closed { .. })),
+        "{events:#?}"
+    );
+    assert_eq!(es.connections().len(), 1);
+    session.disconnect().await;
+}
+
+#[tokio::test]
+async fn a_dead_peer_is_detected_by_keepalive_and_the_session_resumes() {
+    let emu = emulator("chat.json", Backend::DeveloperApi).await;
+    let session = connect(
+        &emu,
+        Backend::DeveloperApi,
+        keepalive(Live::builder(), 100, 500),
+    )
+    .await;
+    let es = emu.wait_for_session(WAIT).await.unwrap();
+    assert!(emu.control().stall_pongs(&es.id(), Duration::from_secs(3)));
+    let events = events_until(&session, |e| matches!(e, LiveEvent::Reconnected { .. })).await;
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, LiveEvent::Reconnecting { error } if error.contains("keepalive"))),
+        "{events:#?}"
+    );
+    session.disconnect().await;
+}
+
+#[tokio::test]
+async fn a_consumer_that_stops_reading_does_not_stall_the_tool_lane() {
+    let emu = emulator("e2e/long_turn.json", Backend::DeveloperApi).await;
+    let builder = Live::builder()
+        .tool(search(
+            Duration::from_millis(50),
+            1,
+            false,
+            Drops::default(),
+        ))
+        .tool_background("search")
+        .configure(|c| c.audio_queue = 4);
+    let session = connect(&emu, Backend::DeveloperApi, builder).await;
+    session.send_text("news please").await.unwrap();
+    // Read nothing while 3 s of audio stream in and the tool runs.
+    let es = emu.wait_for_session(WAIT).await.unwrap();
+    es.wait_for(WAIT, |f| {
+        responses_in(f)
+            .iter()
+            .any(|(_, r)| r["willContinue"] == false)
+    })
+    .await
+    .unwrap();
+    es.wait_for(WAIT, |f| {
+        f.iter().any(|f| f.kind == "serverContent.turnComplete")
+    })
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        session.metrics().audio_chunks_dropped > 0,
+        "audio beyond the bound is dropped and counted"
+    );
+    let events: Vec<_> = std::iter::from_fn(|| session.try_next_event()).collect();
+    let audio = events
+        .iter()
+        .filter(|e| matches!(e, LiveEvent::Audio { .. }))
+        .count();
+    assert_eq!(audio, 4, "the bound holds");
+    for wanted in ["ToolStarted", "ToolAcked", "ToolCompleted", "TurnComplete"] {
+        assert!(
+            events.iter().any(|e| format!("{e:?}").starts_with(wanted)),
+            "{wanted} kept"
+        );
+    }
+    session.disconnect().await;
+}
+
+#[tokio::test]
+async fn vertex_transparent_resumption_replays_unconsumed_messages() {
+    let emu = emulator("chat.json", Backend::VertexAi).await;
+    let session = Live::builder()
+        .base_url(emu.base_url())
+        .configure(|c| c.transparent_resumption = true)
+        .connect_vertex("p", "us-central1", "t")
+        .await
+        .unwrap();
+    let es = emu.wait_for_session(WAIT).await.unwrap();
+    assert_eq!(
+        es.received_client_messages()[0]["setup"]["sessionResumption"]["transparent"],
+        true
+    );
+    // First turn: consumed and acknowledged by the resumption update that follows it.
+    session.send_text("one").await.unwrap();
+    events_until(&session, |e| matches!(e, LiveEvent::TurnComplete)).await;
+    events_until(&session, |e| {
+        matches!(
+            e,
+            LiveEvent::Resumption {
+                resumable: true,
+                ..
+            }
+        )
+    })
+    .await;
+    // Stop the server from reading, send two more, then kill the connection: neither was
+    // reported consumed, so both are sent again on the resumed connection.
+    assert!(emu.control().stall_pongs(&es.id(), Duration::from_secs(2)));
+    session.send_text("two").await.unwrap();
+    session.send_text("three").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(emu.control().drop_connection(&es.id()));
+    events_until(&session, |e| {
+        matches!(e, LiveEvent::Reconnected { resumed: true })
+    })
+    .await;
+    es.wait_for(WAIT, |f| {
+        f.iter()
+            .filter(|f| f.kind == "realtimeInput.text" && f.conn == 1)
+            .count()
+            >= 2
+    })
+    .await
+    .unwrap();
+    let on_new: Vec<String> = texts_received(&es)
+        .into_iter()
+        .filter(|(c, _)| *c == 1)
+        .map(|(_, t)| t)
+        .collect();
+    assert_eq!(on_new, ["two", "three"]);
+    session.disconnect().await;
+}
