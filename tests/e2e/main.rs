@@ -3,6 +3,7 @@
 
 mod background_tools;
 mod cancellation;
+mod conformance_capture;
 mod failures;
 mod resilience;
 mod scheduling;
