@@ -8,3 +8,4 @@ mod failures;
 mod resilience;
 mod scheduling;
 mod support;
+mod vertex_oauth_tls;
