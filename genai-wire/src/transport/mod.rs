@@ -418,6 +418,10 @@ impl WireReader {
                 Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
                 Message::Close(frame) => {
                     self.done = true;
+                    // tungstenite queued our close reply; one more poll flushes it (a
+                    // read starts by flushing pending control frames), completing the
+                    // closing handshake without waiting for the server's TCP close.
+                    let _ = futures::FutureExt::now_or_never(self.stream.next());
                     let info = match frame {
                         Some(f) => CloseInfo {
                             code: u16::from(f.code),
