@@ -274,7 +274,8 @@ impl LiveBuilder {
             .await
     }
 
-    /// Connects with an ephemeral token (`auth_tokens/…`) on the constrained method.
+    /// Connects with an ephemeral token (`auth_tokens/…`; the prefix is added when
+    /// missing) on the v1alpha `BidiGenerateContentConstrained` method.
     pub async fn connect_ephemeral(self, token: impl Into<Secret>) -> Result<LiveHandle> {
         let endpoint = Endpoint::ephemeral();
         self.connect_with(endpoint, Credentials::EphemeralToken(token.into()))

@@ -4,6 +4,7 @@
 mod background_tools;
 mod cancellation;
 mod conformance_capture;
+mod entry_points;
 mod failures;
 mod resilience;
 mod scheduling;
