@@ -124,6 +124,7 @@ async fn converse(
     // When the last line was sent, while its reply has not completed yet.
     let mut awaiting: Option<Instant> = None;
     let mut last_sent = Instant::now();
+    let mut sent_any = false;
     // After the end of input: when to give up waiting.
     let mut deadline: Option<Instant> = None;
     loop {
@@ -139,9 +140,15 @@ async fn converse(
                     .map_err(|e| format!("cannot send: {e}"))?;
                 last_sent = Instant::now();
                 awaiting = Some(last_sent);
+                sent_any = true;
             }
         }
         if !input_open && pending.is_none() {
+            let idle = !conversation.tools_running() && !conversation.in_turn();
+            if !sent_any && idle {
+                console.say("end of input: nothing was sent");
+                return Ok(());
+            }
             if conversation.settled_since(last_sent.into_std()) {
                 console.say("end of input: no tool running and the last turn completed");
                 return Ok(());
