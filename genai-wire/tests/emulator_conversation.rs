@@ -473,3 +473,43 @@ async fn emit_and_wait_client_steps() {
         &json!({"goAway": {"timeLeft": "5s"}})
     );
 }
+
+#[tokio::test]
+async fn the_crate_decoder_understands_everything_the_emulator_sends() {
+    use genai_wire::protocol::{ServerPayload, decode_server, transcript::parse_transcript};
+    let emu = with(LONG).await;
+    let mut ws = start(
+        &emu.ws_url(),
+        dev_setup(json!({"outputAudioTranscription": {}, "sessionResumption": {}, "tools": search_tool("NON_BLOCKING")})),
+    )
+    .await;
+    send(&mut ws, text_msg("go")).await;
+    recv_until(&mut ws, |v| v["serverContent"]["modelTurn"].is_object()).await;
+    send(&mut ws, audio_msg(&voiced_b64(100))).await; // barge-in: cancellation + interrupted
+    recv_until(&mut ws, |v| v.get("toolCall").is_some()).await;
+    let s = emu.wait_for_session(T).await.unwrap();
+    s.go_away(Duration::from_secs(30));
+    s.wait_for_count(kind::GO_AWAY, 1, T).await.unwrap();
+    let mut seen = std::collections::BTreeSet::new();
+    for f in s.frames().iter().filter(|f| f.from_server()) {
+        let m = decode_server(&f.raw).unwrap_or_else(|e| panic!("{e}: {}", f.text()));
+        assert!(
+            !matches!(m.payload, ServerPayload::Unknown(_)),
+            "{}",
+            f.text()
+        );
+        seen.insert(m.payload.kind());
+    }
+    for k in [
+        "setupComplete",
+        "serverContent",
+        "toolCall",
+        "toolCallCancellation",
+        "goAway",
+        "sessionResumptionUpdate",
+    ] {
+        assert!(seen.contains(k), "{k} not exercised: {seen:?}");
+    }
+    let parsed = parse_transcript(&s.transcript()).unwrap();
+    assert_eq!(parsed.len(), s.frames().len());
+}

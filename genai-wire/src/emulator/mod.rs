@@ -4,7 +4,7 @@
 //! emulator instead of Google, so it reproduces what a client can observe of the real
 //! service (live-protocol.md):
 //!
-//! * **Endpoints and auth** ([`server`](self#paths)): the Developer API paths (`v1beta`,
+//! * **Endpoints and auth**: the Developer API paths (`v1beta`,
 //!   `v1alpha`, `v1`, the `Constrained` method, a leading `//`) and the Vertex path;
 //!   unknown paths get HTTP 404. Credentials from `x-goog-api-key`, `key=`,
 //!   `access_token=` or `Authorization: Bearer|Token`; a bad key is accepted at the HTTP
@@ -55,19 +55,18 @@
 //! # Performance
 //!
 //! One tokio task per connection owns the socket, the conversation and the timers; there
-//! is no global lock on the per-message path (see [`sessions`](self#locking)). Audio
+//! is no global lock on the per-message path. Audio
 //! frames are pre-encoded once per scenario and shared by reference count; websocket
 //! buffers are small (4 KiB read buffer) so thousands of idle sessions stay cheap. Turn
-//! recording down with [`RecordMode`] for load tests.
+//! recording down with [`RecordMode`] for load tests. Per-session state has its own
+//! mutex; the session table is locked only when connections start, resume or end.
 //!
-//! # Paths
+//! # Modules
 //!
-//! See [`EmulatorHandle::developer_url`] and [`EmulatorHandle::vertex_url`].
-//!
-//! # Locking
-//!
-//! Per-session state has its own mutex; the session table is locked only when
-//! connections start, resume or end.
+//! `server` (paths, auth, TLS), [`validate`] (strict schema), `scenario` (format),
+//! `engine` (the scripted model), `session` (one connection's state machine), `tools`
+//! (outstanding calls), `resume` (handles), `sessions` + `record` (recordings),
+//! `control` (fault injection), `audio` (speech generation and level detection).
 
 mod audio;
 mod control;

@@ -180,7 +180,6 @@ impl Calls {
     pub fn any_open(&self) -> bool {
         self.calls.iter().any(|c| c.state == CallState::Open)
     }
-
 }
 
 /// A small, fast, non-cryptographic random source (splitmix64), seeded per process

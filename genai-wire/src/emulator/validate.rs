@@ -116,274 +116,116 @@ enum Ty {
     MapObj(&'static ObjDef),
 }
 
-macro_rules! f {
-    ($n:literal, $t:expr) => {
-        Field {
-            name: $n,
-            ty: $t,
-            only: Only::Both,
-            oneof: 0,
-        }
-    };
-    ($n:literal, $t:expr, $o:ident) => {
-        Field {
-            name: $n,
-            ty: $t,
-            only: Only::$o,
-            oneof: 0,
-        }
-    };
-}
-macro_rules! oneof {
-    ($g:literal, $n:literal, $t:expr) => {
-        Field {
-            name: $n,
-            ty: $t,
-            only: Only::Both,
-            oneof: $g,
-        }
-    };
-    ($g:literal, $n:literal, $t:expr, $o:ident) => {
-        Field {
-            name: $n,
-            ty: $t,
-            only: Only::$o,
-            oneof: $g,
-        }
-    };
-}
-macro_rules! obj {
-    ($id:ident, $name:literal, [$($f:expr),* $(,)?]) => {
-        static $id: ObjDef = ObjDef { name: $name, fields: &[$($f),*] };
-    };
-}
-macro_rules! en {
-    ($id:ident, $name:literal, [$($v:literal),* $(,)?]) => {
-        static $id: EnumDef = EnumDef { name: $name, values: &[$($v),*] };
-    };
-}
+/// The allowlist: every known field of every client message, per proto message.
+#[rustfmt::skip]
+mod table {
+    use super::{EnumDef, Field, ObjDef, Only, Ty::*};
 
-use Ty::*;
+    macro_rules! f {
+        ($n:literal, $t:expr) => {
+            Field { name: $n, ty: $t, only: Only::Both, oneof: 0 }
+        };
+        ($n:literal, $t:expr, $o:ident) => {
+            Field { name: $n, ty: $t, only: Only::$o, oneof: 0 }
+        };
+    }
+    macro_rules! oneof {
+        ($g:literal, $n:literal, $t:expr) => {
+            Field { name: $n, ty: $t, only: Only::Both, oneof: $g }
+        };
+        ($g:literal, $n:literal, $t:expr, $o:ident) => {
+            Field { name: $n, ty: $t, only: Only::$o, oneof: $g }
+        };
+    }
+    macro_rules! obj {
+        ($id:ident, $name:literal, [$($f:expr),* $(,)?]) => {
+            pub(super) static $id: ObjDef = ObjDef { name: $name, fields: &[$($f),*] };
+        };
+    }
+    macro_rules! en {
+        ($id:ident, $name:literal, [$($v:literal),* $(,)?]) => {
+            pub(super) static $id: EnumDef = EnumDef { name: $name, values: &[$($v),*] };
+        };
+    }
 
-// --- enums -----------------------------------------------------------------------------
-en!(
-    MODALITY,
-    "Modality",
-    ["MODALITY_UNSPECIFIED", "TEXT", "IMAGE", "AUDIO", "VIDEO"]
-);
-en!(
-    MEDIA_RESOLUTION,
-    "MediaResolution",
-    [
-        "MEDIA_RESOLUTION_UNSPECIFIED",
-        "MEDIA_RESOLUTION_LOW",
-        "MEDIA_RESOLUTION_MEDIUM",
-        "MEDIA_RESOLUTION_HIGH",
-        "MEDIA_RESOLUTION_ULTRA_HIGH"
-    ]
-);
-en!(
-    THINKING_LEVEL,
-    "ThinkingLevel",
-    [
-        "THINKING_LEVEL_UNSPECIFIED",
-        "MINIMAL",
-        "LOW",
-        "MEDIUM",
-        "HIGH",
-        "XHIGH"
-    ]
-);
-en!(
-    SCHEMA_TYPE,
-    "Type",
-    [
-        "TYPE_UNSPECIFIED",
-        "STRING",
-        "NUMBER",
-        "INTEGER",
-        "BOOLEAN",
-        "ARRAY",
-        "OBJECT",
-        "NULL"
-    ]
-);
-en!(
-    BEHAVIOR,
-    "FunctionDeclaration.Behavior",
-    ["UNSPECIFIED", "BLOCKING", "NON_BLOCKING"]
-);
-en!(
-    SCHEDULING,
-    "FunctionResponse.Scheduling",
-    ["SCHEDULING_UNSPECIFIED", "SILENT", "WHEN_IDLE", "INTERRUPT"]
-);
-en!(
-    START_SENS,
-    "StartSensitivity",
-    [
-        "START_SENSITIVITY_UNSPECIFIED",
-        "START_SENSITIVITY_HIGH",
-        "START_SENSITIVITY_LOW"
-    ]
-);
-en!(
-    END_SENS,
-    "EndSensitivity",
-    [
-        "END_SENSITIVITY_UNSPECIFIED",
-        "END_SENSITIVITY_HIGH",
-        "END_SENSITIVITY_LOW"
-    ]
-);
-en!(
-    ACTIVITY_HANDLING,
-    "ActivityHandling",
-    [
-        "ACTIVITY_HANDLING_UNSPECIFIED",
-        "START_OF_ACTIVITY_INTERRUPTS",
-        "NO_INTERRUPTION"
-    ]
-);
-en!(
-    TURN_COVERAGE,
-    "TurnCoverage",
-    [
-        "TURN_COVERAGE_UNSPECIFIED",
-        "TURN_INCLUDES_ONLY_ACTIVITY",
-        "TURN_INCLUDES_ALL_INPUT",
+
+    // --- enums -----------------------------------------------------------------------------
+    en!(MODALITY, "Modality", ["MODALITY_UNSPECIFIED", "TEXT", "IMAGE", "AUDIO", "VIDEO"]);
+    en!(MEDIA_RESOLUTION, "MediaResolution", [
+        "MEDIA_RESOLUTION_UNSPECIFIED", "MEDIA_RESOLUTION_LOW", "MEDIA_RESOLUTION_MEDIUM",
+        "MEDIA_RESOLUTION_HIGH", "MEDIA_RESOLUTION_ULTRA_HIGH"
+    ]);
+    en!(THINKING_LEVEL, "ThinkingLevel", [
+        "THINKING_LEVEL_UNSPECIFIED", "MINIMAL", "LOW", "MEDIUM", "HIGH", "XHIGH"
+    ]);
+    en!(SCHEMA_TYPE, "Type", [
+        "TYPE_UNSPECIFIED", "STRING", "NUMBER", "INTEGER", "BOOLEAN", "ARRAY", "OBJECT", "NULL"
+    ]);
+    en!(BEHAVIOR, "FunctionDeclaration.Behavior", ["UNSPECIFIED", "BLOCKING", "NON_BLOCKING"]);
+    en!(SCHEDULING, "FunctionResponse.Scheduling", [
+        "SCHEDULING_UNSPECIFIED", "SILENT", "WHEN_IDLE", "INTERRUPT"
+    ]);
+    en!(START_SENS, "StartSensitivity", [
+        "START_SENSITIVITY_UNSPECIFIED", "START_SENSITIVITY_HIGH", "START_SENSITIVITY_LOW"
+    ]);
+    en!(END_SENS, "EndSensitivity", [
+        "END_SENSITIVITY_UNSPECIFIED", "END_SENSITIVITY_HIGH", "END_SENSITIVITY_LOW"
+    ]);
+    en!(ACTIVITY_HANDLING, "ActivityHandling", [
+        "ACTIVITY_HANDLING_UNSPECIFIED", "START_OF_ACTIVITY_INTERRUPTS", "NO_INTERRUPTION"
+    ]);
+    en!(TURN_COVERAGE, "TurnCoverage", [
+        "TURN_COVERAGE_UNSPECIFIED", "TURN_INCLUDES_ONLY_ACTIVITY", "TURN_INCLUDES_ALL_INPUT",
         "TURN_INCLUDES_AUDIO_ACTIVITY_AND_ALL_VIDEO"
-    ]
-);
-en!(
-    TRANSCRIPTION_MODE,
-    "AudioTranscriptionConfig.Mode",
-    ["MODE_UNSPECIFIED", "VERBATIM", "SMART"]
-);
-en!(
-    LANGUAGE,
-    "ExecutableCode.Language",
-    ["LANGUAGE_UNSPECIFIED", "PYTHON"]
-);
-en!(
-    OUTCOME,
-    "CodeExecutionResult.Outcome",
-    [
-        "OUTCOME_UNSPECIFIED",
-        "OUTCOME_OK",
-        "OUTCOME_FAILED",
-        "OUTCOME_DEADLINE_EXCEEDED"
-    ]
-);
-en!(
-    HARM_CATEGORY,
-    "HarmCategory",
-    [
-        "HARM_CATEGORY_UNSPECIFIED",
-        "HARM_CATEGORY_HARASSMENT",
-        "HARM_CATEGORY_HATE_SPEECH",
-        "HARM_CATEGORY_SEXUALLY_EXPLICIT",
-        "HARM_CATEGORY_DANGEROUS_CONTENT",
-        "HARM_CATEGORY_CIVIC_INTEGRITY",
-        "HARM_CATEGORY_JAILBREAK",
-        "HARM_CATEGORY_IMAGE_HATE",
-        "HARM_CATEGORY_IMAGE_DANGEROUS_CONTENT",
-        "HARM_CATEGORY_IMAGE_HARASSMENT",
+    ]);
+    en!(TRANSCRIPTION_MODE, "AudioTranscriptionConfig.Mode", ["MODE_UNSPECIFIED", "VERBATIM", "SMART"]);
+    en!(LANGUAGE, "ExecutableCode.Language", ["LANGUAGE_UNSPECIFIED", "PYTHON"]);
+    en!(OUTCOME, "CodeExecutionResult.Outcome", [
+        "OUTCOME_UNSPECIFIED", "OUTCOME_OK", "OUTCOME_FAILED", "OUTCOME_DEADLINE_EXCEEDED"
+    ]);
+    en!(HARM_CATEGORY, "HarmCategory", [
+        "HARM_CATEGORY_UNSPECIFIED", "HARM_CATEGORY_HARASSMENT", "HARM_CATEGORY_HATE_SPEECH",
+        "HARM_CATEGORY_SEXUALLY_EXPLICIT", "HARM_CATEGORY_DANGEROUS_CONTENT",
+        "HARM_CATEGORY_CIVIC_INTEGRITY", "HARM_CATEGORY_JAILBREAK", "HARM_CATEGORY_IMAGE_HATE",
+        "HARM_CATEGORY_IMAGE_DANGEROUS_CONTENT", "HARM_CATEGORY_IMAGE_HARASSMENT",
         "HARM_CATEGORY_IMAGE_SEXUALLY_EXPLICIT"
-    ]
-);
-en!(
-    HARM_THRESHOLD,
-    "HarmBlockThreshold",
-    [
-        "HARM_BLOCK_THRESHOLD_UNSPECIFIED",
-        "BLOCK_LOW_AND_ABOVE",
-        "BLOCK_MEDIUM_AND_ABOVE",
-        "BLOCK_ONLY_HIGH",
-        "BLOCK_NONE",
-        "OFF"
-    ]
-);
-en!(
-    HARM_METHOD,
-    "HarmBlockMethod",
-    ["HARM_BLOCK_METHOD_UNSPECIFIED", "SEVERITY", "PROBABILITY"]
-);
-en!(
-    PHISH_THRESHOLD,
-    "PhishBlockThreshold",
-    [
-        "PHISH_BLOCK_THRESHOLD_UNSPECIFIED",
-        "BLOCK_LOW_AND_ABOVE",
-        "BLOCK_MEDIUM_AND_ABOVE",
-        "BLOCK_HIGH_AND_ABOVE",
-        "BLOCK_HIGHER_AND_ABOVE",
-        "BLOCK_VERY_HIGH_AND_ABOVE",
+    ]);
+    en!(HARM_THRESHOLD, "HarmBlockThreshold", [
+        "HARM_BLOCK_THRESHOLD_UNSPECIFIED", "BLOCK_LOW_AND_ABOVE", "BLOCK_MEDIUM_AND_ABOVE",
+        "BLOCK_ONLY_HIGH", "BLOCK_NONE", "OFF"
+    ]);
+    en!(HARM_METHOD, "HarmBlockMethod", [
+        "HARM_BLOCK_METHOD_UNSPECIFIED", "SEVERITY", "PROBABILITY"
+    ]);
+    en!(PHISH_THRESHOLD, "PhishBlockThreshold", [
+        "PHISH_BLOCK_THRESHOLD_UNSPECIFIED", "BLOCK_LOW_AND_ABOVE", "BLOCK_MEDIUM_AND_ABOVE",
+        "BLOCK_HIGH_AND_ABOVE", "BLOCK_HIGHER_AND_ABOVE", "BLOCK_VERY_HIGH_AND_ABOVE",
         "BLOCK_ONLY_EXTREMELY_HIGH"
-    ]
-);
-en!(
-    DYN_MODE,
-    "DynamicRetrievalConfig.Mode",
-    ["MODE_UNSPECIFIED", "MODE_DYNAMIC"]
-);
-en!(
-    ENVIRONMENT,
-    "ComputerUse.Environment",
-    [
-        "ENVIRONMENT_UNSPECIFIED",
-        "ENVIRONMENT_BROWSER",
-        "ENVIRONMENT_MOBILE",
-        "ENVIRONMENT_DESKTOP"
-    ]
-);
-en!(
-    FEATURE_PREF,
-    "FeatureSelectionPreference",
-    [
-        "FEATURE_SELECTION_PREFERENCE_UNSPECIFIED",
-        "PRIORITIZE_QUALITY",
-        "BALANCED",
-        "PRIORITIZE_COST"
-    ]
-);
-en!(
-    MEDIA_PROCESSING,
-    "MediaProcessing",
-    ["MEDIA_PROCESSING_UNSPECIFIED", "STATIC", "AGENTIC"]
-);
-en!(
-    TOOL_TYPE,
-    "ToolType",
-    [
-        "TOOL_TYPE_UNSPECIFIED",
-        "GOOGLE_SEARCH_WEB",
-        "GOOGLE_SEARCH_IMAGE",
-        "URL_CONTEXT",
-        "GOOGLE_MAPS",
-        "FILE_SEARCH",
-        "MEDIA_PROCESSING"
-    ]
-);
+    ]);
+    en!(DYN_MODE, "DynamicRetrievalConfig.Mode", ["MODE_UNSPECIFIED", "MODE_DYNAMIC"]);
+    en!(ENVIRONMENT, "ComputerUse.Environment", [
+        "ENVIRONMENT_UNSPECIFIED", "ENVIRONMENT_BROWSER", "ENVIRONMENT_MOBILE", "ENVIRONMENT_DESKTOP"
+    ]);
+    en!(FEATURE_PREF, "FeatureSelectionPreference", [
+        "FEATURE_SELECTION_PREFERENCE_UNSPECIFIED", "PRIORITIZE_QUALITY", "BALANCED", "PRIORITIZE_COST"
+    ]);
+    en!(MEDIA_PROCESSING, "MediaProcessing", ["MEDIA_PROCESSING_UNSPECIFIED", "STATIC", "AGENTIC"]);
+    en!(TOOL_TYPE, "ToolType", [
+        "TOOL_TYPE_UNSPECIFIED", "GOOGLE_SEARCH_WEB", "GOOGLE_SEARCH_IMAGE", "URL_CONTEXT",
+        "GOOGLE_MAPS", "FILE_SEARCH", "MEDIA_PROCESSING"
+    ]);
 
-// --- top level ---------------------------------------------------------------------------
-obj!(
-    CLIENT_MESSAGE,
-    "BidiGenerateContentClientMessage",
-    [
+    // --- top level ---------------------------------------------------------------------------
+    obj!(CLIENT_MESSAGE, "BidiGenerateContentClientMessage", [
         oneof!(1, "setup", Obj(&SETUP)),
         oneof!(1, "clientContent", Obj(&CLIENT_CONTENT)),
         oneof!(1, "realtimeInput", Obj(&REALTIME_INPUT)),
         oneof!(1, "toolResponse", Obj(&TOOL_RESPONSE)),
         oneof!(1, "contextUpdate", Obj(&CONTEXT_UPDATE)),
-    ]
-);
+    ]);
 
-// --- setup -------------------------------------------------------------------------------
-obj!(
-    SETUP,
-    "BidiGenerateContentSetup",
-    [
+    // --- setup -------------------------------------------------------------------------------
+    obj!(SETUP, "BidiGenerateContentSetup", [
         f!("model", Str),
         f!("generationConfig", Obj(&GENERATION_CONFIG)),
         f!("systemInstruction", Obj(&CONTENT)),
@@ -399,14 +241,10 @@ obj!(
         f!("avatarConfig", Obj(&AVATAR_CONFIG)),
         f!("safetySettings", ListObj(&SAFETY_SETTING)),
         f!("labels", MapStr, Dev),
-    ]
-);
-// Live rejects responseLogprobs, responseMimeType, logprobs, responseSchema,
-// responseJsonSchema, stopSequences, routingConfig and audioTimestamp (§3.1): not listed.
-obj!(
-    GENERATION_CONFIG,
-    "GenerationConfig",
-    [
+    ]);
+    // Live rejects responseLogprobs, responseMimeType, logprobs, responseSchema,
+    // responseJsonSchema, stopSequences, routingConfig and audioTimestamp (§3.1): not listed.
+    obj!(GENERATION_CONFIG, "GenerationConfig", [
         f!("candidateCount", I32),
         f!("maxOutputTokens", I32),
         f!("temperature", Float),
@@ -424,106 +262,59 @@ obj!(
         f!("modelSelectionConfig", Obj(&MODEL_SELECTION)),
         f!("translationConfig", Obj(&TRANSLATION_CONFIG)),
         f!("audioTranscriptionConfig", Obj(&AUDIO_TRANSCRIPTION)),
-    ]
-);
-obj!(
-    MODEL_SELECTION,
-    "ModelSelectionConfig",
-    [f!("featureSelectionPreference", Enum(&FEATURE_PREF)),]
-);
-obj!(
-    TRANSLATION_CONFIG,
-    "TranslationConfig",
-    [
+    ]);
+    obj!(MODEL_SELECTION, "ModelSelectionConfig", [
+        f!("featureSelectionPreference", Enum(&FEATURE_PREF)),
+    ]);
+    obj!(TRANSLATION_CONFIG, "TranslationConfig", [
         f!("echoTargetLanguage", Bool),
         f!("targetLanguageCode", Str),
-    ]
-);
-obj!(
-    SPEECH_CONFIG,
-    "SpeechConfig",
-    [
+    ]);
+    obj!(SPEECH_CONFIG, "SpeechConfig", [
         f!("voiceConfig", Obj(&VOICE_CONFIG)),
         f!("languageCode", Str),
-    ]
-);
-obj!(
-    VOICE_CONFIG,
-    "VoiceConfig",
-    [
+    ]);
+    obj!(VOICE_CONFIG, "VoiceConfig", [
         f!("prebuiltVoiceConfig", Obj(&PREBUILT_VOICE)),
         f!("replicatedVoiceConfig", Obj(&REPLICATED_VOICE)),
         f!("voice", Str),
-    ]
-);
-obj!(
-    PREBUILT_VOICE,
-    "PrebuiltVoiceConfig",
-    [f!("voiceName", Str)]
-);
-obj!(
-    REPLICATED_VOICE,
-    "ReplicatedVoiceConfig",
-    [
+    ]);
+    obj!(PREBUILT_VOICE, "PrebuiltVoiceConfig", [f!("voiceName", Str)]);
+    obj!(REPLICATED_VOICE, "ReplicatedVoiceConfig", [
         f!("mimeType", Str),
         f!("voiceSampleAudio", Bytes),
         f!("consentAudio", Bytes),
         f!("voiceConsentSignature", Obj(&VOICE_CONSENT)),
-    ]
-);
-obj!(
-    VOICE_CONSENT,
-    "VoiceConsentSignature",
-    [f!("signature", Str)]
-);
-obj!(
-    THINKING_CONFIG,
-    "ThinkingConfig",
-    [
+    ]);
+    obj!(VOICE_CONSENT, "VoiceConsentSignature", [f!("signature", Str)]);
+    obj!(THINKING_CONFIG, "ThinkingConfig", [
         f!("includeThoughts", Bool),
         f!("thinkingBudget", I32),
         f!("thinkingLevel", Enum(&THINKING_LEVEL)),
-    ]
-);
-obj!(
-    REALTIME_INPUT_CONFIG,
-    "RealtimeInputConfig",
-    [
+    ]);
+    obj!(REALTIME_INPUT_CONFIG, "RealtimeInputConfig", [
         f!("automaticActivityDetection", Obj(&AUTOMATIC_ACTIVITY)),
         f!("activityHandling", Enum(&ACTIVITY_HANDLING)),
         f!("turnCoverage", Enum(&TURN_COVERAGE)),
         f!("interimTranscriptTimestampEnabled", Bool),
-    ]
-);
-obj!(
-    AUTOMATIC_ACTIVITY,
-    "AutomaticActivityDetection",
-    [
+    ]);
+    obj!(AUTOMATIC_ACTIVITY, "AutomaticActivityDetection", [
         f!("disabled", Bool),
         f!("startOfSpeechSensitivity", Enum(&START_SENS)),
         f!("endOfSpeechSensitivity", Enum(&END_SENS)),
         f!("prefixPaddingMs", I32),
         f!("silenceDurationMs", I32),
-    ]
-);
-obj!(
-    SESSION_RESUMPTION,
-    "SessionResumptionConfig",
-    [f!("handle", Str), f!("transparent", Bool, Vertex),]
-);
-obj!(
-    CONTEXT_WINDOW_COMPRESSION,
-    "ContextWindowCompressionConfig",
-    [
+    ]);
+    obj!(SESSION_RESUMPTION, "SessionResumptionConfig", [
+        f!("handle", Str),
+        f!("transparent", Bool, Vertex),
+    ]);
+    obj!(CONTEXT_WINDOW_COMPRESSION, "ContextWindowCompressionConfig", [
         f!("triggerTokens", I64),
         f!("slidingWindow", Obj(&SLIDING_WINDOW)),
-    ]
-);
-obj!(SLIDING_WINDOW, "SlidingWindow", [f!("targetTokens", I64)]);
-obj!(
-    AUDIO_TRANSCRIPTION,
-    "AudioTranscriptionConfig",
-    [
+    ]);
+    obj!(SLIDING_WINDOW, "SlidingWindow", [f!("targetTokens", I64)]);
+    obj!(AUDIO_TRANSCRIPTION, "AudioTranscriptionConfig", [
         f!("languageCodes", ListStr),
         f!("languageAuto", Obj(&EMPTY)),
         f!("languageHints", Obj(&LANGUAGE_HINTS)),
@@ -533,54 +324,32 @@ obj!(
         f!("diarization", Bool),
         f!("mode", Enum(&TRANSCRIPTION_MODE)),
         f!("sourceText", Str),
-    ]
-);
-obj!(
-    LANGUAGE_HINTS,
-    "LanguageHints",
-    [f!("languageCodes", ListStr)]
-);
-obj!(
-    PROACTIVITY,
-    "ProactivityConfig",
-    [f!("proactiveAudio", Bool), f!("proactiveVideo", Bool),]
-);
-obj!(
-    HISTORY_CONFIG,
-    "HistoryConfig",
-    [f!("initialHistoryInClientContent", Bool)]
-);
-obj!(
-    AVATAR_CONFIG,
-    "AvatarConfig",
-    [
+    ]);
+    obj!(LANGUAGE_HINTS, "LanguageHints", [f!("languageCodes", ListStr)]);
+    obj!(PROACTIVITY, "ProactivityConfig", [
+        f!("proactiveAudio", Bool),
+        f!("proactiveVideo", Bool),
+    ]);
+    obj!(HISTORY_CONFIG, "HistoryConfig", [f!("initialHistoryInClientContent", Bool)]);
+    obj!(AVATAR_CONFIG, "AvatarConfig", [
         f!("avatarName", Str),
         f!("customizedAvatar", Obj(&CUSTOMIZED_AVATAR)),
         f!("audioBitrateBps", I32),
         f!("videoBitrateBps", I32),
-    ]
-);
-obj!(
-    CUSTOMIZED_AVATAR,
-    "CustomizedAvatar",
-    [f!("imageMimeType", Str), f!("imageData", Bytes),]
-);
-obj!(
-    SAFETY_SETTING,
-    "SafetySetting",
-    [
+    ]);
+    obj!(CUSTOMIZED_AVATAR, "CustomizedAvatar", [
+        f!("imageMimeType", Str),
+        f!("imageData", Bytes),
+    ]);
+    obj!(SAFETY_SETTING, "SafetySetting", [
         f!("category", Enum(&HARM_CATEGORY)),
         f!("threshold", Enum(&HARM_THRESHOLD)),
         f!("method", Enum(&HARM_METHOD), Vertex),
-    ]
-);
-obj!(EMPTY, "Empty", []);
+    ]);
+    obj!(EMPTY, "Empty", []);
 
-// --- tools -------------------------------------------------------------------------------
-obj!(
-    TOOL,
-    "Tool",
-    [
+    // --- tools -------------------------------------------------------------------------------
+    obj!(TOOL, "Tool", [
         f!("functionDeclarations", ListObj(&FUNCTION_DECLARATION)),
         f!("googleSearch", Obj(&GOOGLE_SEARCH)),
         f!("googleSearchRetrieval", Obj(&GOOGLE_SEARCH_RETRIEVAL)),
@@ -594,12 +363,8 @@ obj!(
         f!("enterpriseWebSearch", Obj(&ENTERPRISE_WEB_SEARCH), Vertex),
         f!("parallelAiSearch", Struct, Vertex),
         f!("exaAiSearch", Struct, Vertex),
-    ]
-);
-obj!(
-    FUNCTION_DECLARATION,
-    "FunctionDeclaration",
-    [
+    ]);
+    obj!(FUNCTION_DECLARATION, "FunctionDeclaration", [
         f!("name", Str),
         f!("description", Str),
         f!("parameters", Obj(&SCHEMA)),
@@ -607,14 +372,10 @@ obj!(
         f!("response", Obj(&SCHEMA)),
         f!("responseJsonSchema", AnyJson),
         f!("behavior", Enum(&BEHAVIOR)),
-    ]
-);
-// The OpenAPI subset the Live API accepts. `additionalProperties`, `$ref` and `$defs`
-// close the socket with 1007 on the Developer API (rust-notes pitfall 8).
-obj!(
-    SCHEMA,
-    "Schema",
-    [
+    ]);
+    // The OpenAPI subset the Live API accepts. `additionalProperties`, `$ref` and `$defs`
+    // close the socket with 1007 on the Developer API (rust-notes pitfall 8).
+    obj!(SCHEMA, "Schema", [
         f!("type", Enum(&SCHEMA_TYPE)),
         f!("format", Str),
         f!("title", Str),
@@ -640,109 +401,70 @@ obj!(
         f!("additionalProperties", AnyJson, Vertex),
         f!("ref", Str, Vertex),
         f!("defs", MapObj(&SCHEMA), Vertex),
-    ]
-);
-obj!(
-    GOOGLE_SEARCH,
-    "GoogleSearch",
-    [
+    ]);
+    obj!(GOOGLE_SEARCH, "GoogleSearch", [
         f!("searchTypes", Obj(&SEARCH_TYPES)),
         f!("timeRangeFilter", Obj(&INTERVAL)),
         f!("blockingConfidence", Enum(&PHISH_THRESHOLD), Vertex),
         f!("excludeDomains", ListStr, Vertex),
-    ]
-);
-obj!(
-    SEARCH_TYPES,
-    "SearchTypes",
-    [f!("webSearch", Obj(&EMPTY)), f!("imageSearch", Obj(&EMPTY)),]
-);
-obj!(
-    INTERVAL,
-    "Interval",
-    [f!("startTime", Timestamp), f!("endTime", Timestamp),]
-);
-obj!(
-    GOOGLE_SEARCH_RETRIEVAL,
-    "GoogleSearchRetrieval",
-    [f!("dynamicRetrievalConfig", Obj(&DYNAMIC_RETRIEVAL)),]
-);
-obj!(
-    DYNAMIC_RETRIEVAL,
-    "DynamicRetrievalConfig",
-    [f!("mode", Enum(&DYN_MODE)), f!("dynamicThreshold", Float),]
-);
-obj!(
-    GOOGLE_MAPS,
-    "GoogleMaps",
-    [
+    ]);
+    obj!(SEARCH_TYPES, "SearchTypes", [
+        f!("webSearch", Obj(&EMPTY)),
+        f!("imageSearch", Obj(&EMPTY)),
+    ]);
+    obj!(INTERVAL, "Interval", [
+        f!("startTime", Timestamp),
+        f!("endTime", Timestamp),
+    ]);
+    obj!(GOOGLE_SEARCH_RETRIEVAL, "GoogleSearchRetrieval", [
+        f!("dynamicRetrievalConfig", Obj(&DYNAMIC_RETRIEVAL)),
+    ]);
+    obj!(DYNAMIC_RETRIEVAL, "DynamicRetrievalConfig", [
+        f!("mode", Enum(&DYN_MODE)),
+        f!("dynamicThreshold", Float),
+    ]);
+    obj!(GOOGLE_MAPS, "GoogleMaps", [
         f!("enableWidget", Bool),
         f!("authConfig", Struct, Vertex),
         f!("groundingTypes", Obj(&MAPS_GROUNDING), Vertex),
-    ]
-);
-obj!(
-    MAPS_GROUNDING,
-    "GoogleMapsGroundingTypes",
-    [f!("places", Obj(&EMPTY)), f!("routing", Obj(&EMPTY)),]
-);
-obj!(
-    COMPUTER_USE,
-    "ComputerUse",
-    [
+    ]);
+    obj!(MAPS_GROUNDING, "GoogleMapsGroundingTypes", [
+        f!("places", Obj(&EMPTY)),
+        f!("routing", Obj(&EMPTY)),
+    ]);
+    obj!(COMPUTER_USE, "ComputerUse", [
         f!("environment", Enum(&ENVIRONMENT)),
         f!("excludedPredefinedFunctions", ListStr),
         f!("enablePromptInjectionDetection", Bool),
         f!("disabledSafetyPolicies", ListStr),
-    ]
-);
-obj!(
-    FILE_SEARCH,
-    "FileSearch",
-    [
+    ]);
+    obj!(FILE_SEARCH, "FileSearch", [
         f!("fileSearchStoreNames", ListStr),
         f!("topK", I32),
         f!("metadataFilter", Str),
-    ]
-);
-obj!(
-    MCP_SERVER,
-    "McpServer",
-    [
+    ]);
+    obj!(MCP_SERVER, "McpServer", [
         f!("name", Str),
         f!("streamableHttpTransport", Obj(&STREAMABLE_HTTP)),
-    ]
-);
-obj!(
-    STREAMABLE_HTTP,
-    "StreamableHttpTransport",
-    [
+    ]);
+    obj!(STREAMABLE_HTTP, "StreamableHttpTransport", [
         f!("url", Str),
         f!("headers", MapStr),
         f!("timeout", Duration),
         f!("sseReadTimeout", Duration),
         f!("terminateOnClose", Bool),
-    ]
-);
-obj!(
-    ENTERPRISE_WEB_SEARCH,
-    "EnterpriseWebSearch",
-    [
+    ]);
+    obj!(ENTERPRISE_WEB_SEARCH, "EnterpriseWebSearch", [
         f!("excludeDomains", ListStr),
         f!("blockingConfidence", Enum(&PHISH_THRESHOLD)),
-    ]
-);
+    ]);
 
-// --- content -----------------------------------------------------------------------------
-obj!(
-    CONTENT,
-    "Content",
-    [f!("role", Str), f!("parts", ListObj(&PART)),]
-);
-obj!(
-    PART,
-    "Part",
-    [
+    // --- content -----------------------------------------------------------------------------
+    obj!(CONTENT, "Content", [
+        f!("role", Str),
+        f!("parts", ListObj(&PART)),
+    ]);
+    obj!(PART, "Part", [
         oneof!(1, "text", Str),
         oneof!(1, "inlineData", Obj(&BLOB)),
         oneof!(1, "fileData", Obj(&FILE_DATA)),
@@ -757,121 +479,75 @@ obj!(
         f!("videoMetadata", Obj(&VIDEO_METADATA)),
         f!("mediaResolution", Obj(&PART_MEDIA_RESOLUTION)),
         f!("partMetadata", Struct, Dev),
-    ]
-);
-obj!(
-    BLOB,
-    "Blob",
-    [
+    ]);
+    obj!(BLOB, "Blob", [
         f!("mimeType", Str),
         f!("data", Bytes),
         f!("displayName", Str),
-    ]
-);
-obj!(
-    FILE_DATA,
-    "FileData",
-    [
+    ]);
+    obj!(FILE_DATA, "FileData", [
         f!("mimeType", Str),
         f!("fileUri", Str),
         f!("displayName", Str),
-    ]
-);
-obj!(
-    FUNCTION_CALL,
-    "FunctionCall",
-    [
+    ]);
+    obj!(FUNCTION_CALL, "FunctionCall", [
         f!("id", Str),
         f!("name", Str),
         f!("args", Struct),
         f!("partialArgs", ListStruct, Vertex),
         f!("willContinue", Bool, Vertex),
-    ]
-);
-obj!(
-    FUNCTION_RESPONSE,
-    "FunctionResponse",
-    [
+    ]);
+    obj!(FUNCTION_RESPONSE, "FunctionResponse", [
         f!("id", Str),
         f!("name", Str),
         f!("response", Struct),
         f!("parts", ListObj(&FUNCTION_RESPONSE_PART)),
         f!("willContinue", Bool, Dev),
         f!("scheduling", Enum(&SCHEDULING)),
-    ]
-);
-obj!(
-    FUNCTION_RESPONSE_PART,
-    "FunctionResponsePart",
-    [
+    ]);
+    obj!(FUNCTION_RESPONSE_PART, "FunctionResponsePart", [
         oneof!(1, "inlineData", Obj(&BLOB)),
         oneof!(1, "fileData", Obj(&FILE_DATA)),
         f!("mediaProcessing", Enum(&MEDIA_PROCESSING)),
         f!("mediaResolution", Obj(&PART_MEDIA_RESOLUTION)),
         f!("videoMetadata", Obj(&VIDEO_METADATA)),
-    ]
-);
-obj!(
-    EXECUTABLE_CODE,
-    "ExecutableCode",
-    [
+    ]);
+    obj!(EXECUTABLE_CODE, "ExecutableCode", [
         f!("language", Enum(&LANGUAGE)),
         f!("code", Str),
         f!("id", Str),
-    ]
-);
-obj!(
-    CODE_EXECUTION_RESULT,
-    "CodeExecutionResult",
-    [
+    ]);
+    obj!(CODE_EXECUTION_RESULT, "CodeExecutionResult", [
         f!("outcome", Enum(&OUTCOME)),
         f!("output", Str),
         f!("id", Str),
-    ]
-);
-obj!(
-    PART_TOOL_CALL,
-    "ToolCall",
-    [
+    ]);
+    obj!(PART_TOOL_CALL, "ToolCall", [
         f!("id", Str),
         f!("toolType", Enum(&TOOL_TYPE)),
         f!("args", Struct),
-    ]
-);
-obj!(
-    PART_TOOL_RESPONSE,
-    "ToolResponse",
-    [
+    ]);
+    obj!(PART_TOOL_RESPONSE, "ToolResponse", [
         f!("id", Str),
         f!("toolType", Enum(&TOOL_TYPE)),
         f!("response", Struct),
-    ]
-);
-obj!(
-    VIDEO_METADATA,
-    "VideoMetadata",
-    [
+    ]);
+    obj!(VIDEO_METADATA, "VideoMetadata", [
         f!("startOffset", Duration),
         f!("endOffset", Duration),
         f!("fps", Float),
-    ]
-);
-obj!(
-    PART_MEDIA_RESOLUTION,
-    "PartMediaResolution",
-    [f!("level", Enum(&MEDIA_RESOLUTION)), f!("numTokens", I32),]
-);
+    ]);
+    obj!(PART_MEDIA_RESOLUTION, "PartMediaResolution", [
+        f!("level", Enum(&MEDIA_RESOLUTION)),
+        f!("numTokens", I32),
+    ]);
 
-// --- the other client messages -------------------------------------------------------------
-obj!(
-    CLIENT_CONTENT,
-    "BidiGenerateContentClientContent",
-    [f!("turns", ListObj(&CONTENT)), f!("turnComplete", Bool),]
-);
-obj!(
-    REALTIME_INPUT,
-    "BidiGenerateContentRealtimeInput",
-    [
+    // --- the other client messages -------------------------------------------------------------
+    obj!(CLIENT_CONTENT, "BidiGenerateContentClientContent", [
+        f!("turns", ListObj(&CONTENT)),
+        f!("turnComplete", Bool),
+    ]);
+    obj!(REALTIME_INPUT, "BidiGenerateContentRealtimeInput", [
         f!("mediaChunks", ListObj(&BLOB)),
         f!("audio", Obj(&BLOB)),
         f!("video", Obj(&BLOB)),
@@ -879,26 +555,19 @@ obj!(
         f!("activityStart", Obj(&EMPTY)),
         f!("activityEnd", Obj(&EMPTY)),
         f!("audioStreamEnd", Bool, Dev),
-    ]
-);
-obj!(
-    TOOL_RESPONSE,
-    "BidiGenerateContentToolResponse",
-    [f!("functionResponses", ListObj(&FUNCTION_RESPONSE)),]
-);
-obj!(
-    CONTEXT_UPDATE,
-    "BidiGenerateContentContextUpdate",
-    [
+    ]);
+    obj!(TOOL_RESPONSE, "BidiGenerateContentToolResponse", [
+        f!("functionResponses", ListObj(&FUNCTION_RESPONSE)),
+    ]);
+    obj!(CONTEXT_UPDATE, "BidiGenerateContentContextUpdate", [
         f!("systemInstruction", Obj(&CONTENT)),
         f!("tools", Obj(&CONTEXT_UPDATE_TOOLS)),
-    ]
-);
-obj!(
-    CONTEXT_UPDATE_TOOLS,
-    "ContextUpdateTools",
-    [f!("tools", ListObj(&TOOL))]
-);
+    ]);
+    obj!(CONTEXT_UPDATE_TOOLS, "ContextUpdateTools", [f!("tools", ListObj(&TOOL))]);
+}
+
+use Ty::*;
+use table::*;
 
 // ---------------------------------------------------------------------------------------
 // Walking
@@ -1595,5 +1264,56 @@ mod tests {
                 .starts_with("Invalid JSON payload")
         );
         assert!(parse_and_validate(&[0xff, 0xfe], DEV).is_err());
+    }
+}
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+            "[a-zA-Z_=+/-]{0,12}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(6, 64, 6, |inner| {
+            let key = prop_oneof![
+                Just("setup".to_string()),
+                Just("model".to_string()),
+                Just("realtimeInput".to_string()),
+                Just("audio".to_string()),
+                Just("data".to_string()),
+                Just("tools".to_string()),
+                Just("function_declarations".to_string()),
+                Just("parameters".to_string()),
+                Just("properties".to_string()),
+                Just("toolResponse".to_string()),
+                Just("functionResponses".to_string()),
+                "[a-z_]{1,8}",
+            ];
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::btree_map(key, inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics_and_reasons_fit(v in json(), vertex in any::<bool>()) {
+            let b = if vertex { Backend::VertexAi } else { Backend::DeveloperApi };
+            if let Err(e) = validate_client(&v, b) {
+                prop_assert!(e.reason.len() <= MAX_REASON);
+            }
+            let text = v.to_string();
+            let _ = parse_and_validate(text.as_bytes(), b);
+            let _ = parse_and_validate(&text.as_bytes()[..text.len() / 2], b);
+        }
     }
 }
