@@ -176,6 +176,22 @@ impl Endpoint {
         })
     }
 
+    /// Vertex AI in express mode: an API key ([`Credentials::ApiKey`], sent as
+    /// `x-goog-api-key`) instead of OAuth, no project; the global host
+    /// `aiplatform.googleapis.com`. Model names become `publishers/google/models/{m}`.
+    ///
+    /// [`Credentials::ApiKey`]: crate::auth::Credentials::ApiKey
+    pub fn vertex_express() -> Self {
+        Endpoint {
+            kind: Kind::Vertex {
+                project: String::new(),
+                location: "global".to_owned(),
+                version: DEFAULT_VERTEX_VERSION.to_owned(),
+            },
+            base: None,
+        }
+    }
+
     /// An explicit `ws://` or `wss://` URL used exactly as given (no path appended), for
     /// proxies and the local emulator. `backend` says which protocol dialect the server
     /// speaks (model naming, field rules). The URL must not carry credentials (`key=`,
@@ -295,10 +311,10 @@ impl Endpoint {
         )
     }
 
-    /// The Vertex AI project, if this is a Vertex endpoint.
+    /// The Vertex AI project, if this is a Vertex endpoint (not express mode).
     pub fn project(&self) -> Option<&str> {
         match &self.kind {
-            Kind::Vertex { project, .. } => Some(project),
+            Kind::Vertex { project, .. } if !project.is_empty() => Some(project),
             _ => None,
         }
     }
@@ -637,6 +653,14 @@ mod tests {
         );
         let c = Endpoint::custom("ws://127.0.0.1:1/", Backend::VertexAi).unwrap();
         assert_eq!(c.model_name("m").unwrap(), "publishers/google/models/m");
+        let x = Endpoint::vertex_express();
+        assert_eq!(x.model_name("m").unwrap(), "publishers/google/models/m");
+        assert_eq!(x.project(), None);
+        assert_eq!(x.backend(), Backend::VertexAi);
+        assert_eq!(
+            x.url().as_str(),
+            "wss://aiplatform.googleapis.com/ws/google.cloud.aiplatform.v1beta1.LlmBidiService/BidiGenerateContent"
+        );
         let c = Endpoint::custom("ws://127.0.0.1:1/", Backend::DeveloperApi).unwrap();
         assert_eq!(c.model_name("m").unwrap(), "models/m");
     }
