@@ -264,3 +264,19 @@ async fn connect_rejects_non_ws_urls() {
         .unwrap_err();
     assert!(matches!(err, Error::Endpoint(_)));
 }
+
+#[test]
+fn halves_and_credentials_can_move_between_tasks() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send::<Connection>();
+    send::<WireWriter>();
+    send::<WireReader>();
+    send::<Keepalive>();
+    send_sync::<Liveness>();
+    send_sync::<TransportConfig>();
+    send_sync::<ConnectRequest>();
+    send_sync::<crate::auth::Credentials>();
+    send_sync::<crate::auth::ServiceAccountTokenSource>();
+    send_sync::<crate::auth::AuthorizedUserTokenSource>();
+}
