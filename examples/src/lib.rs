@@ -6,3 +6,8 @@ pub mod audio;
 pub mod console;
 pub mod target;
 pub mod tools;
+
+/// The Rust blocks of the repository's README.md, compiled as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
