@@ -387,7 +387,7 @@ mod tests {
 
     #[test]
     fn developer_refuses_transparent_explicit_vad_and_idless_responses() {
-        let msg = ClientMessage::Setup(Setup {
+        let msg = ClientMessage::from(Setup {
             session_resumption: Some(SessionResumptionConfig {
                 handle: None,
                 transparent: Some(true),
@@ -399,7 +399,7 @@ mod tests {
             unsupported(DEV.check_client(&msg)),
             ("setup.sessionResumption.transparent", DEV)
         );
-        let msg = ClientMessage::Setup(Setup {
+        let msg = ClientMessage::from(Setup {
             explicit_vad_signal: Some(true),
             ..setup()
         });
@@ -422,7 +422,7 @@ mod tests {
     #[test]
     fn tool_kinds_per_backend() {
         let with_tool = |t: Tool| {
-            ClientMessage::Setup(Setup {
+            ClientMessage::from(Setup {
                 tools: vec![t],
                 ..setup()
             })
@@ -474,13 +474,13 @@ mod tests {
 
     #[test]
     fn setup_level_rules() {
-        let msg = ClientMessage::Setup(Setup {
+        let msg = ClientMessage::from(Setup {
             labels: Some([("team".to_string(), "a".to_string())].into()),
             ..setup()
         });
         assert!(DEV.check_client(&msg).is_ok());
         assert_eq!(unsupported(VTX.check_client(&msg)).0, "setup.labels");
-        let msg = ClientMessage::Setup(Setup {
+        let msg = ClientMessage::from(Setup {
             generation_config: Some(GenerationConfig {
                 enable_enhanced_civic_answers: Some(true),
                 ..Default::default()
@@ -492,7 +492,7 @@ mod tests {
             unsupported(VTX.check_client(&msg)).0,
             "setup.generationConfig.enableEnhancedCivicAnswers"
         );
-        let msg = ClientMessage::Setup(Setup {
+        let msg = ClientMessage::from(Setup {
             safety_settings: vec![
                 json!({"category": "HARM_CATEGORY_HATE_SPEECH", "method": "SEVERITY"}),
             ],
@@ -503,7 +503,7 @@ mod tests {
             unsupported(DEV.check_client(&msg)).0,
             "setup.safetySettings[].method"
         );
-        let msg = ClientMessage::Setup(Setup::default());
+        let msg = ClientMessage::from(Setup::default());
         assert!(matches!(DEV.check_client(&msg), Err(Error::Invalid(_))));
     }
 
@@ -535,7 +535,7 @@ mod tests {
             unsupported(DEV.check_client(&msg)).0,
             "clientContent.turns[].parts[].functionCall.partialArgs"
         );
-        let msg = ClientMessage::Setup(Setup {
+        let msg = ClientMessage::from(Setup {
             system_instruction: Some(Content::new(
                 "user",
                 vec![Part {

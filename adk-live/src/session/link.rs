@@ -48,7 +48,7 @@ impl Dialer {
                 transparent: self.transparent.then_some(true),
             });
         }
-        ClientMessage::Setup(setup)
+        ClientMessage::from(setup)
     }
 
     /// Connects, sends setup and waits for `setupComplete`.

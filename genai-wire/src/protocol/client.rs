@@ -94,14 +94,13 @@ pub struct ContextUpdate {
 
 /// A client → server message.
 ///
-/// Variants hold their bodies inline (not boxed) so that callers can build and match
-/// them directly; a `Setup` is sent once per connection, so its size does not matter.
-#[allow(clippy::large_enum_variant)]
+/// `Setup` is boxed: it is sent once per connection but is by far the largest body, and
+/// messages sit in per-session queues whose slots are sized by the largest variant.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum ClientMessage {
     /// The first message of a connection.
-    Setup(Setup),
+    Setup(Box<Setup>),
     /// Turn-based content.
     ClientContent(ClientContent),
     /// Streamed realtime input.
@@ -196,7 +195,7 @@ impl ClientMessage {
 
 impl From<Setup> for ClientMessage {
     fn from(v: Setup) -> Self {
-        ClientMessage::Setup(v)
+        ClientMessage::Setup(Box::new(v))
     }
 }
 impl From<ClientContent> for ClientMessage {
