@@ -153,14 +153,7 @@ impl ToolLane {
             // The ack: at once, before the call is even spawned. Vertex refuses
             // `willContinue`, so there a background call gets its one final response only.
             if self.backend == Backend::DeveloperApi {
-                self.send(FunctionResponse {
-                    id: plan.wire_id.clone(),
-                    name: plan.name.clone(),
-                    response: formatter.format_running(&plan.name, &fc.args),
-                    scheduling: Some(FunctionResponseScheduling::Silent),
-                    will_continue: Some(true),
-                    ..Default::default()
-                });
+                self.send_interim(&plan, formatter.format_running(&plan.name, &fc.args));
                 Metrics::inc(&self.metrics.tool_acks);
                 self.events.push(LiveEvent::ToolAcked {
                     call_id: plan.id.clone(),
@@ -254,14 +247,7 @@ impl ToolLane {
         }
         if let Some((formatter, _)) = &plan.background {
             if self.backend == Backend::DeveloperApi {
-                self.send(FunctionResponse {
-                    id: plan.wire_id.clone(),
-                    name: plan.name.clone(),
-                    response: formatter.format_progress(&plan.name, &value),
-                    scheduling: Some(FunctionResponseScheduling::Silent),
-                    will_continue: Some(true),
-                    ..Default::default()
-                });
+                self.send_interim(plan, formatter.format_progress(&plan.name, &value));
                 Metrics::inc(&self.metrics.tool_progress);
             }
         }
@@ -271,6 +257,19 @@ impl ToolLane {
             progress: value,
         });
         true
+    }
+
+    /// An interim response on the call's id (ack or progress, Developer API only): the
+    /// call stays open (`willContinue: true`) and nothing is voiced (`SILENT`).
+    fn send_interim(&self, plan: &Plan, response: Value) {
+        self.send(FunctionResponse {
+            id: plan.wire_id.clone(),
+            name: plan.name.clone(),
+            response,
+            scheduling: Some(FunctionResponseScheduling::Silent),
+            will_continue: Some(true),
+            ..Default::default()
+        });
     }
 
     fn send_final(&self, plan: &Plan, outcome: Result<Value, String>) {
