@@ -19,12 +19,7 @@ async fn ack_leaves_before_the_standard_tool_finishes_then_progress_then_result(
     let session = connect(&emu, Backend::DeveloperApi, builder).await;
     session.send_text("find flights").await.unwrap();
 
-    let mut completed = 0;
-    let events = events_until(&session, |e| {
-        completed += matches!(e, LiveEvent::ToolCompleted { .. }) as usize;
-        completed == 2
-    })
-    .await;
+    let events = tools_completed(&session, 2).await;
     assert!(
         events
             .iter()
@@ -115,14 +110,7 @@ async fn ack_leaves_before_the_standard_tool_finishes_then_progress_then_result(
 #[tokio::test]
 async fn vertex_background_tool_gets_exactly_one_final_response() {
     let emu = emulator("e2e/mixed_call.json", Backend::VertexAi).await;
-    let builder = Live::builder()
-        .tool(search(
-            Duration::from_millis(50),
-            2,
-            false,
-            Drops::default(),
-        ))
-        .tool_background("search")
+    let builder = background_search(50, 2)
         .tool(lookup(Duration::from_millis(10)))
         .base_url(emu.base_url());
     let session = builder

@@ -151,12 +151,7 @@ async fn vertex_client_messages() {
         .unwrap();
     session.send_audio(&vec![0u8; 640]).await.unwrap();
     session.send_text("find flights").await.unwrap();
-    let mut completed = 0;
-    events_until(&session, |e| {
-        completed += matches!(e, LiveEvent::ToolCompleted { .. }) as usize;
-        completed == 2
-    })
-    .await;
+    tools_completed(&session, 2).await;
     // Refused locally, not by the server: audioStreamEnd is Developer-API-only.
     assert!(matches!(
         session.audio_stream_end().await,

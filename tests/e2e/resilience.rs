@@ -28,14 +28,7 @@ fn texts_received(es: &genai_wire::emulator::SessionHandle) -> Vec<(u32, String)
 #[tokio::test]
 async fn goaway_mid_background_tool_delivers_its_result_on_the_new_socket_exactly_once() {
     let emu = emulator("e2e/single_call.json", Backend::DeveloperApi).await;
-    let builder = Live::builder()
-        .tool(search(
-            Duration::from_millis(300),
-            3,
-            false,
-            Drops::default(),
-        ))
-        .tool_background("search");
+    let builder = background_search(300, 3);
     let session = connect(&emu, Backend::DeveloperApi, builder).await;
     let setup = &emu
         .wait_for_session(WAIT)
@@ -248,15 +241,7 @@ async fn a_dead_peer_is_detected_by_keepalive_and_the_session_resumes() {
 #[tokio::test]
 async fn a_consumer_that_stops_reading_does_not_stall_the_tool_lane() {
     let emu = emulator("e2e/long_turn.json", Backend::DeveloperApi).await;
-    let builder = Live::builder()
-        .tool(search(
-            Duration::from_millis(50),
-            1,
-            false,
-            Drops::default(),
-        ))
-        .tool_background("search")
-        .configure(|c| c.audio_queue = 4);
+    let builder = background_search(50, 1).configure(|c| c.audio_queue = 4);
     let session = connect(&emu, Backend::DeveloperApi, builder).await;
     session.send_text("news please").await.unwrap();
     // Read nothing while 3 s of audio stream in and the tool runs.

@@ -162,6 +162,29 @@ pub fn search(stage: Duration, stages: usize, stubborn: bool, drops: Drops) -> i
     })
 }
 
+/// `Live::builder()` with a cooperative background `search` of `stages` stages,
+/// `stage_ms` each.
+pub fn background_search(stage_ms: u64, stages: usize) -> LiveBuilder {
+    Live::builder()
+        .tool(search(
+            Duration::from_millis(stage_ms),
+            stages,
+            false,
+            Drops::default(),
+        ))
+        .tool_background("search")
+}
+
+/// Reads events until `n` tools have completed.
+pub async fn tools_completed(session: &LiveHandle, n: usize) -> Vec<LiveEvent> {
+    let mut completed = 0;
+    events_until(session, |e| {
+        completed += matches!(e, LiveEvent::ToolCompleted { .. }) as usize;
+        completed == n
+    })
+    .await
+}
+
 /// A standard tool that takes `delay`.
 pub fn lookup(delay: Duration) -> impl Tool {
     tool_fn(

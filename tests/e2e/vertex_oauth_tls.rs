@@ -95,14 +95,7 @@ async fn connect_vertex_over_wss_with_a_service_account_token() {
     assert!(base.starts_with("https://"), "{base}");
 
     let source: Arc<dyn genai_wire::auth::TokenSource> = Arc::new(source);
-    let session = Live::builder()
-        .tool(search(
-            std::time::Duration::from_millis(20),
-            1,
-            false,
-            Drops::default(),
-        ))
-        .tool_background("search")
+    let session = background_search(20, 1)
         .tool(lookup(std::time::Duration::from_millis(5)))
         .base_url(&base)
         .configure(move |c| c.transport = c.transport.clone().with_tls_config(tls))
