@@ -4,6 +4,7 @@
 
 pub mod audio;
 pub mod console;
+pub mod load;
 pub mod target;
 pub mod tools;
 

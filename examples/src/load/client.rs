@@ -1,0 +1,544 @@
+//! N concurrent adk-live sessions against an emulator, in real time.
+//!
+//! Each session (one task, plus the runtime's own session task and tool tasks):
+//!
+//! * streams a 20 ms, 16 kHz PCM chunk every 20 ms from `tokio::time::interval`
+//!   (catching up in bursts when late), voiced during a "user turn" (400 ms), silence
+//!   otherwise: full duplex, the microphone never stops;
+//! * reads every event: the model's audio (24 kHz, 100 ms chunks), transcripts, tool
+//!   lifecycle;
+//! * turn-taking: after the user turn it waits for the scripted model turn (speak 1 s,
+//!   call the background `search`, end the turn) and the voiced search result turn
+//!   (two `turnComplete`s), pauses `gap_ms`, and speaks again: one tool call every
+//!   ~3 s per session;
+//! * `search` is a background tool (`tool_background`): adk-live acks it at once, the
+//!   tool sleeps `tool_ms` and returns a small JSON result (`WHEN_IDLE`).
+//!
+//! Measured per run: connect latency, added turn latency (client clock), send lateness
+//! per chunk, dropped incoming audio, tool counts, memory of this process before /
+//! idle / active, CPU over the streaming phase; the emulator's figures come from its
+//! control port ([`super::server`]).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use adk_live::prelude::*;
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio::time::{Instant, MissedTickBehavior};
+
+use super::procfs;
+use super::report::{Cpu, Memory, Report};
+use super::server::{ControlClient, EmuStats};
+use super::stats::Summary;
+
+/// One chunk: 20 ms at 16 kHz, PCM16 mono.
+pub const CHUNK: Duration = Duration::from_millis(20);
+const CHUNK_SAMPLES: usize = 320;
+/// A cycle that has not seen its two `turnComplete`s by then counts as stalled.
+const STALL_AFTER: Duration = Duration::from_secs(10);
+
+/// Workload and client settings.
+#[derive(Debug, Clone)]
+pub struct ClientOpts {
+    /// Concurrent sessions.
+    pub sessions: usize,
+    /// Length of the streaming phase.
+    pub seconds: f64,
+    /// Time between "all connected" and the idle memory reading.
+    pub idle_seconds: f64,
+    /// Connects in flight at once.
+    pub connect_concurrency: usize,
+    /// How long `search` runs.
+    pub tool_ms: u64,
+    /// Length of each user turn (voiced audio).
+    pub voiced_ms: u64,
+    /// Pause after the model's result turn before the user speaks again.
+    pub gap_ms: u64,
+    /// The scenario's end-of-turn silence (subtracted from the turn latency).
+    pub scripted_delay_ms: u64,
+    /// Lateness allowed before a chunk counts as late.
+    pub slack_ms: u64,
+    /// Websocket read buffer (bytes).
+    pub read_buffer: usize,
+    /// Audio chunks the client may queue for the application before dropping.
+    pub audio_queue: usize,
+}
+
+/// Where the sessions connect, and what can be asked about the emulator.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// `ws://` or `wss://` URL.
+    pub url: String,
+    /// Transport settings (TLS trust for the emulator's CA); the read buffer is set from
+    /// [`ClientOpts::read_buffer`].
+    pub transport: TransportConfig,
+    /// The emulator's control port, when it has one.
+    pub control: Option<ControlClient>,
+    /// The emulator's pid, when it runs on this machine (memory and CPU from /proc).
+    pub emulator_pid: Option<u32>,
+    /// Lines to print with the results.
+    pub settings: Vec<(String, String)>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+struct SearchArgs {
+    /// What to search for.
+    query: String,
+}
+
+fn search_tool(tool_ms: u64) -> impl Tool {
+    tool_fn(
+        "search",
+        "Searches flights. Slow: runs in the background.",
+        move |args: SearchArgs, ctx: ToolContext| async move {
+            tokio::select! {
+                _ = ctx.cancelled() => return Err(ToolError::new("cancelled")),
+                _ = tokio::time::sleep(Duration::from_millis(tool_ms)) => {}
+            }
+            Ok(json!({"query": args.query, "results": [{"flight": "TP1337", "price_eur": 89}]}))
+        },
+    )
+}
+
+/// How late sends were, in 100 µs buckets up to 100 ms (shared by all sessions so that
+/// no session carries a histogram of its own).
+struct Lateness {
+    buckets: Vec<AtomicU64>,
+}
+
+impl Lateness {
+    const BUCKET_US: u64 = 100;
+    const N: usize = 1001;
+
+    fn new() -> Self {
+        Lateness {
+            buckets: (0..Self::N).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    fn add(&self, late: Duration) {
+        let i = ((late.as_micros() as u64) / Self::BUCKET_US).min(Self::N as u64 - 1) as usize;
+        self.buckets[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn summary(&self, max_us: u64) -> Summary {
+        let counts: Vec<u64> = self
+            .buckets
+            .iter()
+            .map(|b| b.load(Ordering::Relaxed))
+            .collect();
+        let n: u64 = counts.iter().sum();
+        if n == 0 {
+            return Summary::default();
+        }
+        let pct = |p: f64| {
+            let rank = ((p / 100.0) * n as f64).ceil().max(1.0) as u64;
+            let mut seen = 0;
+            for (i, c) in counts.iter().enumerate() {
+                seen += c;
+                if seen >= rank {
+                    return (i as u64 + 1) * Self::BUCKET_US;
+                }
+            }
+            max_us
+        };
+        Summary {
+            count: n,
+            p50_us: pct(50.0).min(max_us),
+            p90_us: pct(90.0).min(max_us),
+            p99_us: pct(99.0).min(max_us),
+            p999_us: pct(99.9).min(max_us),
+            max_us,
+            mean_us: 0,
+        }
+    }
+}
+
+/// What one session saw.
+#[derive(Debug, Default)]
+struct SessionResult {
+    error: Option<String>,
+    chunks_sent: u64,
+    chunks_late: u64,
+    max_late_us: u64,
+    turn_us: Vec<u64>,
+    audio_received: u64,
+    tool_started: u64,
+    cycles: u64,
+    stalls: u64,
+    interrupted: u64,
+    metrics: MetricsSnapshot,
+}
+
+enum Phase {
+    /// Silence until then, then a user turn.
+    Gap(Instant),
+    /// Voiced chunks left in the user turn.
+    Talking(u64),
+    /// User turn over at `t_end`; waiting for the model.
+    Waiting {
+        t_end: Instant,
+        got_audio: bool,
+        turns: u32,
+    },
+}
+
+/// A 20 ms chunk loud enough to count as speech, and one of silence.
+fn chunks() -> (Vec<u8>, Vec<u8>) {
+    // A 200 Hz tone at amplitude 6000: mean |sample| ~3800, far above the emulator's
+    // voice threshold (300). 320 samples = exactly 4 periods, so chunks join smoothly.
+    let voiced: Vec<u8> = (0..CHUNK_SAMPLES)
+        .flat_map(|n| {
+            let t = n as f32 / 16_000.0;
+            let sample = ((std::f32::consts::TAU * 200.0 * t).sin() * 6000.0) as i16;
+            sample.to_le_bytes()
+        })
+        .collect();
+    (voiced, vec![0u8; CHUNK_SAMPLES * 2])
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn drive(
+    i: usize,
+    h: LiveHandle,
+    o: Arc<ClientOpts>,
+    pcm: Arc<(Vec<u8>, Vec<u8>)>,
+    start: Instant,
+    end: Instant,
+    lateness: Arc<Lateness>,
+) -> SessionResult {
+    let mut r = SessionResult::default();
+    let slack = Duration::from_millis(o.slack_ms);
+    let scripted = Duration::from_millis(o.scripted_delay_ms);
+    let voiced_chunks = (o.voiced_ms / 20).max(1);
+    // Spread the sessions: ticks over the 20 ms period, first user turns over ~3 s.
+    let tick0 = start + Duration::from_micros((i as u64 * 7_919) % 20_000);
+    let first_talk = start + Duration::from_millis((i as u64 * 104_729) % 3_000);
+    let mut tick = tokio::time::interval_at(tick0, CHUNK);
+    tick.set_missed_tick_behavior(MissedTickBehavior::Burst);
+    let mut phase = Phase::Gap(first_talk);
+    loop {
+        tokio::select! {
+            biased;
+            ev = h.next_event() => {
+                let Some(ev) = ev else {
+                    r.error = Some(format!("session {i}: event stream ended"));
+                    break;
+                };
+                let now = Instant::now();
+                match ev {
+                    LiveEvent::Audio { .. } => {
+                        r.audio_received += 1;
+                        if let Phase::Waiting { t_end, got_audio, .. } = &mut phase {
+                            if !*got_audio {
+                                *got_audio = true;
+                                let added = now.saturating_duration_since(*t_end).saturating_sub(scripted);
+                                r.turn_us.push(added.as_micros() as u64);
+                            }
+                        }
+                    }
+                    LiveEvent::TurnComplete => {
+                        if let Phase::Waiting { turns, .. } = &mut phase {
+                            *turns += 1;
+                            if *turns >= 2 {
+                                r.cycles += 1;
+                                phase = Phase::Gap(now + Duration::from_millis(o.gap_ms));
+                            }
+                        }
+                    }
+                    LiveEvent::ToolStarted { .. } => r.tool_started += 1,
+                    LiveEvent::Interrupted => r.interrupted += 1,
+                    LiveEvent::ToolFailed { error, .. } => {
+                        r.error.get_or_insert(format!("session {i}: tool failed: {error}"));
+                    }
+                    LiveEvent::Closed { close, error } => {
+                        r.error = Some(format!("session {i}: closed: {close:?} {error:?}"));
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+            due = tick.tick() => {
+                if due >= end {
+                    break;
+                }
+                let now = Instant::now();
+                let late = now.saturating_duration_since(due);
+                lateness.add(late);
+                r.max_late_us = r.max_late_us.max(late.as_micros() as u64);
+                if late > slack {
+                    r.chunks_late += 1;
+                }
+                match phase {
+                    Phase::Gap(until) if now >= until => phase = Phase::Talking(voiced_chunks),
+                    Phase::Waiting { t_end, .. } if now.duration_since(t_end) > STALL_AFTER => {
+                        r.stalls += 1;
+                        phase = Phase::Gap(now + Duration::from_millis(o.gap_ms));
+                    }
+                    _ => {}
+                }
+                let voiced = if let Phase::Talking(left) = &mut phase {
+                    *left -= 1;
+                    if *left == 0 {
+                        phase = Phase::Waiting { t_end: now, got_audio: false, turns: 0 };
+                    }
+                    true
+                } else {
+                    false
+                };
+                let chunk = if voiced { &pcm.0 } else { &pcm.1 };
+                if let Err(e) = h.send_audio(chunk).await {
+                    r.error = Some(format!("session {i}: send_audio: {e}"));
+                    break;
+                }
+                r.chunks_sent += 1;
+            }
+        }
+    }
+    r.metrics = h.metrics();
+    if tokio::time::timeout(Duration::from_secs(10), h.disconnect())
+        .await
+        .is_err()
+    {
+        r.error
+            .get_or_insert(format!("session {i}: disconnect took over 10 s"));
+    }
+    r
+}
+
+async fn connect(
+    i: usize,
+    o: &ClientOpts,
+    target: &Target,
+) -> Result<(LiveHandle, Duration), String> {
+    let t0 = Instant::now();
+    let transport = target.transport.clone().with_read_buffer_size(o.read_buffer);
+    let audio_queue = o.audio_queue;
+    let handle = Live::builder()
+        .model(adk_live::DEFAULT_MODEL)
+        .tool(search_tool(o.tool_ms))
+        .tool_background("search")
+        .configure(move |c| {
+            c.transport = transport;
+            c.reconnect = ReconnectPolicy::never();
+            c.audio_queue = audio_queue;
+        })
+        .connect_endpoint(&target.url, Credentials::None)
+        .await
+        .map_err(|e| format!("session {i}: connect: {e}"))?;
+    Ok((handle, t0.elapsed()))
+}
+
+async fn emu_stats(target: &Target) -> Option<EmuStats> {
+    match &target.control {
+        Some(c) => match c.stats().await {
+            Ok(s) => Some(s),
+            Err(e) => {
+                eprintln!("loadtest: emulator stats: {e}");
+                None
+            }
+        },
+        None => None,
+    }
+}
+
+/// The emulator's RSS (KiB) and CPU seconds, from its control port or /proc.
+fn emu_usage(target: &Target, stats: Option<&EmuStats>) -> Option<(u64, u64, f64)> {
+    if let Some(s) = stats {
+        return Some((s.rss_kib, s.hwm_kib, s.cpu_s));
+    }
+    target.emulator_pid.map(|pid| {
+        (
+            procfs::rss_kib(Some(pid)),
+            procfs::hwm_kib(Some(pid)),
+            procfs::cpu_seconds_of(pid),
+        )
+    })
+}
+
+/// Runs the whole load test: connect, idle, stream, disconnect. Never longer than
+/// connect time + `idle_seconds` + `seconds` + ~20 s of bounded teardown.
+pub async fn run(o: ClientOpts, target: Target) -> Result<Report, String> {
+    let n = o.sessions;
+    let (soft, hard) = procfs::raise_nofile();
+    if soft > 0 && (soft as usize) < n + 64 {
+        return Err(format!(
+            "open-file limit {soft} (hard {hard}) is too low for {n} sessions: raise it (ulimit -Hn)"
+        ));
+    }
+    if let Some(c) = &target.control {
+        c.reset().await?;
+    }
+    let o = Arc::new(o);
+    let emu0 = emu_stats(&target).await;
+    let emu_base = emu_usage(&target, emu0.as_ref());
+    let base_kib = procfs::rss_kib(None);
+
+    // 1. Connect everything.
+    eprintln!("loadtest: connecting {n} sessions to {}", target.url);
+    let t_connect = Instant::now();
+    let sem = Arc::new(Semaphore::new(o.connect_concurrency.max(1)));
+    let mut set = JoinSet::new();
+    for i in 0..n {
+        let sem = sem.clone();
+        let o = o.clone();
+        let target = target.clone();
+        set.spawn(async move {
+            let _permit = sem.acquire_owned().await;
+            let r = tokio::time::timeout(Duration::from_secs(60), connect(i, &o, &target))
+                .await
+                .unwrap_or_else(|_| Err(format!("session {i}: connect timed out")));
+            (i, r)
+        });
+    }
+    let mut handles: Vec<Option<LiveHandle>> = (0..n).map(|_| None).collect();
+    let mut failures = Vec::new();
+    let mut connect_us = Vec::with_capacity(n);
+    while let Some(joined) = set.join_next().await {
+        match joined {
+            Ok((i, Ok((h, took)))) => {
+                connect_us.push(took.as_micros() as u64);
+                handles[i] = Some(h);
+            }
+            Ok((_, Err(e))) => failures.push(e),
+            Err(e) => failures.push(format!("connect task: {e}")),
+        }
+    }
+    eprintln!(
+        "loadtest: {} connected, {} failed in {:.1} s; idle {:.0} s",
+        connect_us.len(),
+        failures.len(),
+        t_connect.elapsed().as_secs_f64(),
+        o.idle_seconds
+    );
+
+    // 2. Idle: connected, set up, nothing streaming.
+    tokio::time::sleep(Duration::from_secs_f64(o.idle_seconds)).await;
+    let idle_kib = procfs::rss_kib(None);
+    let emu_idle_stats = emu_stats(&target).await;
+    let emu_idle = emu_usage(&target, emu_idle_stats.as_ref());
+
+    // 3. Stream.
+    eprintln!("loadtest: streaming for {:.0} s", o.seconds);
+    let pcm = Arc::new(chunks());
+    let lateness = Arc::new(Lateness::new());
+    let start = Instant::now() + Duration::from_millis(50);
+    let end = start + Duration::from_secs_f64(o.seconds);
+    let cpu0 = procfs::cpu_seconds_self();
+    let emu_cpu0 = emu_usage(&target, None).or(emu_idle).map(|u| u.2);
+    let mut drivers = JoinSet::new();
+    for (i, h) in handles.into_iter().enumerate() {
+        if let Some(h) = h {
+            drivers.spawn(drive(
+                i,
+                h,
+                o.clone(),
+                pcm.clone(),
+                start,
+                end,
+                lateness.clone(),
+            ));
+        }
+    }
+    tokio::time::sleep_until(end).await;
+    let cpu1 = procfs::cpu_seconds_self();
+    let wall = (Instant::now() - start).as_secs_f64();
+    let active_kib = procfs::rss_kib(None);
+    let emu_cpu1 = emu_usage(&target, None).map(|u| u.2);
+    let emu_end_stats = emu_stats(&target).await;
+    let emu_active = emu_usage(&target, emu_end_stats.as_ref());
+
+    // 4. Collect (each driver disconnects its session, bounded).
+    let mut results = Vec::with_capacity(n);
+    let collect = async {
+        while let Some(r) = drivers.join_next().await {
+            match r {
+                Ok(r) => results.push(r),
+                Err(e) => failures.push(format!("driver task: {e}")),
+            }
+        }
+    };
+    if tokio::time::timeout(Duration::from_secs(20), collect)
+        .await
+        .is_err()
+    {
+        failures.push("teardown: sessions still running after 20 s".into());
+    }
+    let hwm_kib = procfs::hwm_kib(None);
+
+    let mut turn_us = Vec::new();
+    let mut rep = Report {
+        client: format!("adk-live (Rust) {}", env!("CARGO_PKG_VERSION")),
+        sessions: n,
+        seconds: o.seconds,
+        tls: target.url.starts_with("wss://"),
+        connect: Summary::of(&mut connect_us),
+        slack_ms: o.slack_ms,
+        ..Default::default()
+    };
+    let mut max_late = 0;
+    for r in &results {
+        if let Some(e) = &r.error {
+            failures.push(e.clone());
+        }
+        rep.chunks_sent += r.chunks_sent;
+        rep.chunks_late += r.chunks_late;
+        max_late = max_late.max(r.max_late_us);
+        turn_us.extend_from_slice(&r.turn_us);
+        rep.audio_received += r.audio_received;
+        rep.tool_calls += r.tool_started;
+        rep.cycles += r.cycles;
+        rep.stalls += r.stalls;
+        rep.interrupted += r.interrupted;
+        rep.audio_dropped += r.metrics.audio_chunks_dropped;
+        rep.tool_acks += r.metrics.tool_acks;
+        rep.tool_results += r.metrics.tool_results;
+    }
+    rep.turn = Summary::of(&mut turn_us);
+    rep.lateness = lateness.summary(max_late);
+    rep.failed = n - results.iter().filter(|r| r.error.is_none()).count();
+    rep.ok = n - rep.failed;
+    failures.truncate(10);
+    rep.failures = failures;
+    rep.client_mem = Memory {
+        base_kib,
+        idle_kib,
+        active_kib,
+        hwm_kib,
+        ..Default::default()
+    }
+    .with_per_session(n);
+    rep.client_cpu = Cpu::new(cpu1 - cpu0, wall, n);
+    if let (Some(b), Some(i), Some(a)) = (emu_base, emu_idle, emu_active) {
+        rep.emulator_mem = Some(
+            Memory {
+                base_kib: b.0,
+                idle_kib: i.0,
+                active_kib: a.0,
+                hwm_kib: a.1,
+                ..Default::default()
+            }
+            .with_per_session(n),
+        );
+    }
+    if let (Some(c0), Some(c1)) = (emu_cpu0, emu_cpu1) {
+        rep.emulator_cpu = Some(Cpu::new(c1 - c0, wall, n));
+    }
+    rep.ack = emu_end_stats.as_ref().map(|s| s.ack);
+    rep.emulator = emu_end_stats;
+    rep.settings = target.settings.clone();
+    rep.settings.push((
+        "client".into(),
+        format!(
+            "read buffer {} B, audio queue {}, reconnect off, keepalive default (20 s ping), tool_ms {}, voiced {} ms, gap {} ms, scripted delay {} ms",
+            o.read_buffer, o.audio_queue, o.tool_ms, o.voiced_ms, o.gap_ms, o.scripted_delay_ms
+        ),
+    ));
+    rep.settings.push(("open files".into(), format!("{soft} (hard {hard})")));
+    Ok(rep)
+}

@@ -1,0 +1,15 @@
+//! The load harness behind `loadtest` (see `BENCHMARKS.md`).
+//!
+//! * [`client`]: N concurrent adk-live sessions streaming 20 ms audio chunks in real
+//!   time, receiving the model's audio, answering a background tool every few seconds;
+//! * [`server`]: the emulator in its own process with a control port that reports the
+//!   server-side figures (tool ack latency, its own memory and CPU);
+//! * [`launch`]: starting that process; [`procfs`]: memory, CPU and fd-limit helpers;
+//!   [`stats`]: percentiles; [`report`]: the table and the JSON the comparison reads.
+
+pub mod client;
+pub mod launch;
+pub mod procfs;
+pub mod report;
+pub mod server;
+pub mod stats;
