@@ -659,6 +659,9 @@ where
     async fn command(&mut self, cmd: Command) -> Result<(), End> {
         match cmd {
             Command::Drop => Err(End::Drop("dropped by fault injection")),
+            // 1005, 1006 and 1015 may not appear in a close frame: they mean "no close
+            // frame", so the closest thing the emulator can do is to drop the socket.
+            Command::Close(1005 | 1006 | 1015, _) => Err(End::Drop("dropped by fault injection")),
             Command::Close(code, reason) => Err(End::Close(code, reason)),
             Command::StallPongs(d) => {
                 self.stall_until = Some(Instant::now() + d);

@@ -545,7 +545,8 @@ impl SessionHandle {
         self.s.send(Command::Drop)
     }
 
-    /// Closes the connection with this code and reason.
+    /// Closes the connection with this code and reason (1005, 1006 and 1015, which a
+    /// close frame cannot carry, drop the connection instead).
     pub fn close(&self, code: u16, reason: impl Into<String>) -> bool {
         self.s.send(Command::Close(code, reason.into()))
     }
