@@ -191,3 +191,36 @@ async fn an_unknown_tool_is_answered_with_an_error() {
     );
     session.disconnect().await;
 }
+
+#[tokio::test]
+async fn malformed_server_frames_are_reported_and_the_session_lives_on() {
+    let emu = emulator("chat.json", Backend::DeveloperApi).await;
+    let session = connect(&emu, Backend::DeveloperApi, Live::builder()).await;
+    let es = emu.wait_for_session(WAIT).await.unwrap();
+    let garbage = [
+        "{not json",
+        r#"{"serverContent":{"modelTurn":{"parts":[{"inlineData":{"mimeType":"audio/pcm","data":"%%%"}}]}}}"#,
+        r#"{"toolCall":{"functionCalls":"nope"}}"#,
+        r#"{"sessionResumptionUpdate":{"resumable":{"no":1}}}"#,
+        "[1,2,3]",
+        "",
+    ];
+    for g in garbage {
+        assert!(es.inject(g));
+    }
+    // Unknown kinds and unknown fields are not errors: ignored.
+    assert!(es.inject(r#"{"brandNewMessage":{"x":1}}"#));
+    assert!(es.inject_text(r#"{"serverContent":{"turnComplete":true,"futureField":7}}"#));
+    let events = events_until(&session, |e| matches!(e, LiveEvent::TurnComplete)).await;
+    let errors = events
+        .iter()
+        .filter(|e| matches!(e, LiveEvent::Error(_)))
+        .count();
+    assert_eq!(errors, garbage.len(), "{events:#?}");
+    assert_eq!(session.metrics().decode_errors, garbage.len() as u64);
+
+    // The conversation goes on.
+    session.send_text("still there?").await.unwrap();
+    events_until(&session, |e| matches!(e, LiveEvent::TurnComplete)).await;
+    session.disconnect().await;
+}
