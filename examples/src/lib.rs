@@ -5,6 +5,7 @@
 pub mod audio;
 pub mod console;
 pub mod load;
+pub mod sound;
 pub mod target;
 pub mod tools;
 

@@ -148,3 +148,27 @@ fn example_fails(cmd: std::process::Command, needles: &[&str]) {
     }
     assert_eq!(out.code, Some(1), "{out}");
 }
+
+/// `--mic` and `--speaker` fail before connecting when they cannot work: without the
+/// `sound` feature (how CI builds it) with instructions, with it and no sound device
+/// (as here) with the device error. On a machine with devices they work, which a test
+/// cannot check; there `--timeout 1` keeps the run short.
+#[test]
+fn mic_and_speaker_fail_clearly_without_the_feature_or_a_device() {
+    for (flag, device) in [("--mic", "microphone"), ("--speaker", "speaker")] {
+        let dir = scratch(&format!("voice-{}", &flag[2..]));
+        let mut cmd = example(EXE, &dir);
+        cmd.args([flag, "--timeout", "1", "--endpoint", "ws://127.0.0.1:1"]);
+        let out = run(cmd, None, QUICK_RUN);
+        if cfg!(feature = "sound") {
+            if !out.success && out.stderr.contains("cannot connect") {
+                continue; // a real device opened; the bogus endpoint ended the run
+            }
+            out.assert_failure_with(&format!("voice_agent: no usable {device}"));
+        } else {
+            out.assert_failure_with("need the `sound` feature")
+                .assert_failure_with("--features sound");
+        }
+        assert!(!out.stdout.contains("connecting to"), "{out}");
+    }
+}

@@ -7,6 +7,9 @@
 //!
 //! With no credentials it talks to an emulator started in-process; see
 //! `examples::target` for `GEMINI_API_KEY`, `GOOGLE_CLOUD_PROJECT` and `--endpoint`.
+//!
+//! Built with the `sound` feature, `--mic` talks through the default microphone (until
+//! Ctrl-C or `--timeout`) and `--speaker` plays the model on the default output device.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -19,6 +22,7 @@ use examples::audio::{
     INPUT_RATE, ReplyWriter, decode_wav_16k_mono, read_wav_16k_mono, to_le_bytes,
 };
 use examples::console::{Console, Conversation};
+use examples::sound::{self, Microphone, Speaker};
 use examples::target::Target;
 use examples::tools;
 
@@ -33,8 +37,15 @@ const CHUNK: Duration = Duration::from_millis(32);
 )]
 struct Args {
     /// The spoken prompt (any WAV: resampled to 16 kHz mono). Default: a bundled prompt.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "mic")]
     input: Option<PathBuf>,
+    /// Talk through the default microphone instead (feature `sound`); the session runs
+    /// until Ctrl-C or --timeout.
+    #[arg(long)]
+    mic: bool,
+    /// Play the model's audio on the default output device (feature `sound`).
+    #[arg(long)]
+    speaker: bool,
     /// Where to write the model's audio (24 kHz mono WAV).
     #[arg(long, default_value = "voice_agent_reply.wav")]
     output: PathBuf,
@@ -64,12 +75,30 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), String> {
-    let prompt = match &args.input {
-        Some(path) => read_wav_16k_mono(path)?,
-        None => decode_wav_16k_mono(PROMPT_WAV)?,
+    let console = Console::new();
+    // Devices first: a missing one should fail before anything connects.
+    let speaker = if args.speaker {
+        let speaker = Speaker::open()?;
+        console.say(&format!("speaker: {}", speaker.name()));
+        Some(speaker)
+    } else {
+        None
+    };
+    let (mic, input) = if args.mic {
+        let (mic, chunks) = Microphone::open(CHUNK)?;
+        console.say(&format!(
+            "microphone: {} (Ctrl-C ends the session)",
+            mic.name()
+        ));
+        (Some(mic), Input::Mic(chunks))
+    } else {
+        let prompt = match &args.input {
+            Some(path) => read_wav_16k_mono(path)?,
+            None => decode_wav_16k_mono(PROMPT_WAV)?,
+        };
+        (None, Input::Prompt(prompt))
     };
     let target = Target::choose(args.endpoint.clone());
-    let console = Console::new();
     console.say(&format!("connecting to {}", target.describe()));
 
     let builder = Live::builder()
@@ -83,17 +112,33 @@ async fn run(args: Args) -> Result<(), String> {
     let session = Arc::new(session);
     console.say("session ready");
 
-    let sender = tokio::spawn(stream_prompt(session.clone(), prompt));
+    let sender = match input {
+        Input::Prompt(prompt) => tokio::spawn(stream_prompt(session.clone(), prompt)),
+        Input::Mic(chunks) => tokio::spawn(stream_mic(session.clone(), chunks)),
+    };
     let mut reply = ReplyWriter::default();
-    let outcome = converse(
-        &session,
-        Conversation::new(console),
-        &mut reply,
-        Duration::from_secs(args.timeout),
-    )
-    .await;
+    let outcome = tokio::select! {
+        outcome = converse(
+            &session,
+            Conversation::new(console),
+            &mut reply,
+            speaker.as_ref(),
+            args.mic,
+            Duration::from_secs(args.timeout),
+        ) => outcome,
+        _ = sound::ctrl_c() => {
+            console.say("Ctrl-C: ending the session");
+            Ok(())
+        }
+    };
     sender.abort();
+    if let Some(mic) = mic {
+        mic.stop();
+    }
     session.disconnect().await;
+    if let Some(speaker) = &speaker {
+        speaker.drain(Duration::from_secs(30)).await;
+    }
 
     reply.write(&args.output)?;
     let m = session.metrics();
@@ -107,6 +152,25 @@ async fn run(args: Args) -> Result<(), String> {
         m.cancellations
     ));
     outcome
+}
+
+/// Where the user's audio comes from.
+enum Input {
+    /// A WAV, streamed in real time.
+    Prompt(Vec<i16>),
+    /// The microphone's 16 kHz chunks.
+    Mic(tokio::sync::mpsc::UnboundedReceiver<Vec<i16>>),
+}
+
+/// Forwards the microphone to the session until it stops.
+async fn stream_mic(
+    session: Arc<LiveHandle>,
+    mut chunks: tokio::sync::mpsc::UnboundedReceiver<Vec<i16>>,
+) -> adk_live::Result<()> {
+    while let Some(chunk) = chunks.recv().await {
+        session.send_audio(&to_le_bytes(&chunk)).await?;
+    }
+    Ok(())
 }
 
 /// Streams the prompt in real time, then a second of silence, then `audioStreamEnd`.
@@ -125,11 +189,15 @@ async fn stream_prompt(session: Arc<LiveHandle>, prompt: Vec<i16>) -> adk_live::
 }
 
 /// Prints the conversation until every tool has finished and the model has voiced the
-/// last result (or the timeout).
+/// last result (or the timeout). With a speaker, the model's audio is played as it comes
+/// and dropped when the user interrupts. `open_ended` (a microphone session) goes on
+/// until the timeout instead.
 async fn converse(
     session: &LiveHandle,
     mut conversation: Conversation,
     reply: &mut ReplyWriter,
+    speaker: Option<&Speaker>,
+    open_ended: bool,
     timeout: Duration,
 ) -> Result<(), String> {
     let console = *conversation.console();
@@ -140,6 +208,10 @@ async fn converse(
     loop {
         tokio::select! {
             _ = &mut deadline => {
+                if open_ended {
+                    console.say("--timeout reached: ending the session");
+                    return Ok(());
+                }
                 console.say("timed out waiting for the conversation to finish");
                 return if reply.seconds() > 0.0 { Ok(()) } else { Err("no reply audio before the timeout".into()) };
             }
@@ -148,7 +220,17 @@ async fn converse(
                 let Some(event) = event else { return Err("session ended unexpectedly".into()) };
                 conversation.show(&event);
                 match event {
-                    LiveEvent::Audio { pcm, sample_rate } => reply.push(&pcm, sample_rate),
+                    LiveEvent::Audio { pcm, sample_rate } => {
+                        if let Some(speaker) = speaker {
+                            speaker.play(&pcm, sample_rate);
+                        }
+                        reply.push(&pcm, sample_rate);
+                    }
+                    LiveEvent::Interrupted => {
+                        if let Some(speaker) = speaker {
+                            speaker.clear();
+                        }
+                    }
                     LiveEvent::Closed { close, error } => {
                         return match (close, error) {
                             (_, Some(e)) => Err(format!("session closed: {e}")),
@@ -158,7 +240,7 @@ async fn converse(
                     }
                     _ => {}
                 }
-                if conversation.all_voiced() {
+                if conversation.all_voiced() && !open_ended {
                     console.say("all tools finished and their results were voiced");
                     return Ok(());
                 }
