@@ -12,11 +12,10 @@ const LIMIT: Duration = Duration::from_secs(60);
 #[test]
 fn piped_lines_run_both_tools_and_exit_after_the_last_result_is_voiced() {
     let dir = scratch("text-embedded");
-    let out = run(
-        example(EXE, &dir),
-        Some("search flights\nwhat's the weather\n"),
-        LIMIT,
-    );
+    // Slow stages leave seconds for the second line to be asked while the search runs.
+    let mut cmd = example(EXE, &dir);
+    cmd.args(["--search-stage-ms", "1500"]);
+    let out = run(cmd, Some("search flights\nwhat's the weather\n"), LIMIT);
     out.assert_success();
     out.line_of(&["connecting to embedded emulator (no credentials set)"]);
     let asked = out.line_of(&["you   : search flights"]);
