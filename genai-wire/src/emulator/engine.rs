@@ -233,6 +233,9 @@ pub struct Engine {
     act: Option<Act>,
     synthetic: VecDeque<Synth>,
     turn_open: bool,
+    /// Text (transcription or text parts) already emitted in the open turn: the next
+    /// utterance's first word gets a leading space.
+    spoke: bool,
     owner: Owner,
     turn_no: u64,
     idle_results: VecDeque<Arc<str>>,
@@ -280,6 +283,7 @@ impl Engine {
             act: None,
             synthetic: VecDeque::new(),
             turn_open: false,
+            spoke: false,
             owner: Owner::Scenario,
             turn_no: 0,
             idle_results: VecDeque::new(),
@@ -619,6 +623,7 @@ impl Engine {
         self.pending_update = false;
         if !self.turn_open {
             self.turn_open = true;
+            self.spoke = false;
             self.owner = owner;
             self.turn_no += 1;
             self.response_tokens = 0;
@@ -649,6 +654,8 @@ impl Engine {
     fn speak_chunk(&mut self, s_text: &str, words: usize, i: u32, chunks: u32) {
         let w0 = (i as usize * words) / chunks as usize;
         let w1 = ((i as usize + 1) * words) / chunks as usize;
+        let lead = w0 > 0 || self.spoke;
+        self.spoke |= w1 > w0;
         let piece = |lead: bool| {
             let mut t = String::new();
             for (n, w) in s_text.split_whitespace().skip(w0).take(w1 - w0).enumerate() {
@@ -667,7 +674,7 @@ impl Engine {
                     m.push_str(r#""role":"model","#);
                 }
                 m.push_str(r#""parts":[{"text":"#);
-                json_str(&mut m, &piece(w0 > 0));
+                json_str(&mut m, &piece(lead));
                 m.push_str("}]}}}");
                 self.frame(m, kind::MODEL_TURN);
             }
@@ -679,7 +686,7 @@ impl Engine {
             if self.setup.output_transcription && w1 > w0 {
                 let mut m = String::with_capacity(64 + s_text.len());
                 m.push_str(r#"{"serverContent":{"outputTranscription":{"text":"#);
-                json_str(&mut m, &piece(w0 > 0));
+                json_str(&mut m, &piece(lead));
                 m.push_str("}}}");
                 self.frame(m, kind::OUTPUT_TRANSCRIPTION);
             }
@@ -748,7 +755,9 @@ impl Engine {
             self.calls
                 .issue(id.clone(), spec.name.clone(), behavior, self.turn_no);
             self.last_call_ids.push(id.clone());
-            calls.push(serde_json::json!({"id": id, "name": spec.name, "args": spec.args}));
+            calls.push(
+                serde_json::json!({"id": id, "name": spec.name, "args": self.render(&spec.args)}),
+            );
         }
         let msg = serde_json::json!({"toolCall": {"functionCalls": calls}}).to_string();
         self.frame(msg, kind::TOOL_CALL);
