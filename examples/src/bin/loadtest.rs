@@ -125,9 +125,20 @@ struct Args {
     /// Connects in flight at once.
     #[arg(long, default_value_t = 64)]
     connect_concurrency: usize,
-    /// Tokio worker threads of the client (0: one per core).
+    /// Tokio worker threads of this process (0: one per core).
     #[arg(long, default_value_t = 0)]
     threads: usize,
+    /// Tokio `event_interval` of this process and a started emulator (0: tokio's
+    /// default, 61): how many tasks a worker polls between two checks for I/O events.
+    #[arg(long, default_value_t = 0)]
+    event_interval: u32,
+    /// Tokio worker threads of a started emulator (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    emulator_threads: usize,
+    /// No microphone stream: each user turn is one realtimeInput.text (tool lane and
+    /// downlink only).
+    #[arg(long)]
+    no_mic: bool,
     /// Also write the results as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -139,6 +150,9 @@ fn main() -> ExitCode {
     rt.enable_all();
     if args.threads > 0 {
         rt.worker_threads(args.threads);
+    }
+    if args.event_interval > 0 {
+        rt.event_interval(args.event_interval);
     }
     let rt = match rt.build() {
         Ok(rt) => rt,
@@ -225,6 +239,10 @@ async fn load(args: Args) -> Result<bool, String> {
                 EmulatorMode::Child => (
                     exe.clone(),
                     vec![
+                        "--threads".to_string(),
+                        args.emulator_threads.to_string(),
+                        "--event-interval".to_string(),
+                        args.event_interval.to_string(),
                         "emulator".to_string(),
                         "--scenario".into(),
                         scenario.display().to_string(),
@@ -321,9 +339,14 @@ async fn load(args: Args) -> Result<bool, String> {
         tool_ms: args.tool_ms,
         voiced_ms: args.voiced_ms,
         gap_ms: args.gap_ms,
-        scripted_delay_ms: args
-            .scripted_delay_ms
-            .unwrap_or_else(|| scripted_delay(&scenario)),
+        scripted_delay_ms: args.scripted_delay_ms.unwrap_or_else(|| {
+            if args.no_mic {
+                0 // a text turn ends at once
+            } else {
+                scripted_delay(&scenario)
+            }
+        }),
+        mic: !args.no_mic,
         slack_ms: args.slack_ms,
         read_buffer: args.read_buffer,
         audio_queue: args.audio_queue,

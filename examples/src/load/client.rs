@@ -67,6 +67,10 @@ pub struct ClientOpts {
     pub read_buffer: usize,
     /// Audio chunks the client may queue for the application before dropping.
     pub audio_queue: usize,
+    /// Stream the microphone (20 ms chunks, full duplex). Off: each user turn is one
+    /// `realtimeInput.text` and nothing is sent in between (isolates the tool lane and
+    /// the model audio path from the 50 msg/s/session uplink).
+    pub mic: bool,
 }
 
 /// Where the sessions connect, and what can be asked about the emulator.
@@ -103,6 +107,22 @@ fn search_tool(tool_ms: u64) -> impl Tool {
             Ok(json!({"query": args.query, "results": [{"flight": "TP1337", "price_eur": 89}]}))
         },
     )
+}
+
+/// One tool instance shared by every session (built once, like a server would): the
+/// runtime's `LiveBuilder::tool` takes a tool by value, so this forwards to an `Arc`.
+struct SharedTool(Arc<dyn Tool>);
+
+impl Tool for SharedTool {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+    fn declaration(&self) -> genai_wire::protocol::FunctionDeclaration {
+        self.0.declaration()
+    }
+    fn call(&self, args: serde_json::Value, ctx: ToolContext) -> adk_live::tools::ToolFuture {
+        self.0.call(args, ctx)
+    }
 }
 
 /// How late sends were, in 100 µs buckets up to 100 ms (shared by all sessions so that
@@ -217,9 +237,11 @@ async fn drive(
     let scripted = Duration::from_millis(o.scripted_delay_ms);
     let voiced_chunks = (o.voiced_ms / 20).max(1);
     // Spread the sessions: ticks over the 20 ms period, first user turns over ~3 s.
-    let tick0 = start + Duration::from_micros((i as u64 * 7_919) % 20_000);
+    // Without a microphone stream the tick only drives the turn-taking (every 100 ms).
+    let period = if o.mic { CHUNK } else { CHUNK * 5 };
+    let tick0 = start + Duration::from_micros((i as u64 * 7_919) % period.as_micros() as u64);
     let first_talk = start + Duration::from_millis((i as u64 * 104_729) % 3_000);
-    let mut tick = tokio::time::interval_at(tick0, CHUNK);
+    let mut tick = tokio::time::interval_at(tick0, period);
     tick.set_missed_tick_behavior(MissedTickBehavior::Burst);
     let mut phase = Phase::Gap(first_talk);
     loop {
@@ -268,6 +290,24 @@ async fn drive(
                     break;
                 }
                 let now = Instant::now();
+                if !o.mic {
+                    match phase {
+                        Phase::Gap(until) if now >= until => {
+                            // The user turn is one realtimeInput.text: it ends at once.
+                            phase = Phase::Waiting { t_end: now, got_audio: false, turns: 0 };
+                            if let Err(e) = h.send_text("Find me a flight to Lisbon.").await {
+                                r.error = Some(format!("session {i}: send_text: {e}"));
+                                break;
+                            }
+                        }
+                        Phase::Waiting { t_end, .. } if now.duration_since(t_end) > STALL_AFTER => {
+                            r.stalls += 1;
+                            phase = Phase::Gap(now + Duration::from_millis(o.gap_ms));
+                        }
+                        _ => {}
+                    }
+                    continue;
+                }
                 let late = now.saturating_duration_since(due);
                 lateness.add(late);
                 r.max_late_us = r.max_late_us.max(late.as_micros() as u64);
@@ -315,13 +355,14 @@ async fn connect(
     i: usize,
     o: &ClientOpts,
     target: &Target,
+    tool: Arc<dyn Tool>,
 ) -> Result<(LiveHandle, Duration), String> {
     let t0 = Instant::now();
     let transport = target.transport.clone().with_read_buffer_size(o.read_buffer);
     let audio_queue = o.audio_queue;
     let handle = Live::builder()
         .model(adk_live::DEFAULT_MODEL)
-        .tool(search_tool(o.tool_ms))
+        .tool(SharedTool(tool))
         .tool_background("search")
         .configure(move |c| {
             c.transport = transport;
@@ -375,6 +416,7 @@ pub async fn run(o: ClientOpts, target: Target) -> Result<Report, String> {
         c.reset().await?;
     }
     let o = Arc::new(o);
+    let load_start = procfs::loadavg();
     let emu0 = emu_stats(&target).await;
     let emu_base = emu_usage(&target, emu0.as_ref());
     let base_kib = procfs::rss_kib(None);
@@ -384,13 +426,15 @@ pub async fn run(o: ClientOpts, target: Target) -> Result<Report, String> {
     let t_connect = Instant::now();
     let sem = Arc::new(Semaphore::new(o.connect_concurrency.max(1)));
     let mut set = JoinSet::new();
+    let tool: Arc<dyn Tool> = Arc::new(search_tool(o.tool_ms));
     for i in 0..n {
+        let tool = tool.clone();
         let sem = sem.clone();
         let o = o.clone();
         let target = target.clone();
         set.spawn(async move {
             let _permit = sem.acquire_owned().await;
-            let r = tokio::time::timeout(Duration::from_secs(60), connect(i, &o, &target))
+            let r = tokio::time::timeout(Duration::from_secs(60), connect(i, &o, &target, tool))
                 .await
                 .unwrap_or_else(|_| Err(format!("session {i}: connect timed out")));
             (i, r)
@@ -420,6 +464,8 @@ pub async fn run(o: ClientOpts, target: Target) -> Result<Report, String> {
     // 2. Idle: connected, set up, nothing streaming.
     tokio::time::sleep(Duration::from_secs_f64(o.idle_seconds)).await;
     let idle_kib = procfs::rss_kib(None);
+    procfs::malloc_trim();
+    let idle_trimmed_kib = procfs::rss_kib(None);
     let emu_idle_stats = emu_stats(&target).await;
     let emu_idle = emu_usage(&target, emu_idle_stats.as_ref());
 
@@ -508,6 +554,7 @@ pub async fn run(o: ClientOpts, target: Target) -> Result<Report, String> {
     rep.client_mem = Memory {
         base_kib,
         idle_kib,
+        idle_trimmed_kib,
         active_kib,
         hwm_kib,
         ..Default::default()
@@ -535,10 +582,23 @@ pub async fn run(o: ClientOpts, target: Target) -> Result<Report, String> {
     rep.settings.push((
         "client".into(),
         format!(
-            "read buffer {} B, audio queue {}, reconnect off, keepalive default (20 s ping), tool_ms {}, voiced {} ms, gap {} ms, scripted delay {} ms",
-            o.read_buffer, o.audio_queue, o.tool_ms, o.voiced_ms, o.gap_ms, o.scripted_delay_ms
+            "read buffer {} B, audio queue {}, reconnect off, keepalive default (20 s ping), tool_ms {}, {}, gap {} ms, scripted delay {} ms",
+            o.read_buffer,
+            o.audio_queue,
+            o.tool_ms,
+            if o.mic {
+                format!("microphone 20 ms chunks, voiced {} ms per turn", o.voiced_ms)
+            } else {
+                "no microphone stream (text user turns)".to_string()
+            },
+            o.gap_ms,
+            o.scripted_delay_ms
         ),
     ));
     rep.settings.push(("open files".into(), format!("{soft} (hard {hard})")));
+    rep.settings.push((
+        "machine load average (1/5/15 min)".into(),
+        format!("{load_start} at start, {} at end", procfs::loadavg()),
+    ));
     Ok(rep)
 }

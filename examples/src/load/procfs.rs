@@ -35,6 +35,14 @@ fn status_field(pid: Option<u32>, key: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// The first three fields of `/proc/loadavg` (1, 5 and 15 minute load averages): the
+/// machine is shared, so every result records how busy it was.
+pub fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|t| t.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
 /// User + system CPU time of this process, in seconds (`getrusage(RUSAGE_SELF)`,
 /// microsecond resolution).
 pub fn cpu_seconds_self() -> f64 {
@@ -75,6 +83,19 @@ fn clock_ticks() -> f64 {
         }
     }
     100.0
+}
+
+/// Returns freed heap memory to the kernel (glibc `malloc_trim(0)`); true when glibc
+/// released something. Used once, after the idle reading, to tell the memory sessions
+/// hold from what the allocator merely kept after the connect phase.
+pub fn malloc_trim() -> bool {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: malloc_trim has no preconditions.
+        return unsafe { sys::malloc_trim(0) } == 1;
+    }
+    #[allow(unreachable_code)]
+    false
 }
 
 /// Raises the soft open-file limit to the hard limit; returns `(soft, hard)` after.
@@ -142,6 +163,8 @@ mod sys {
         pub fn setrlimit(resource: i32, rlim: *const RLimit) -> i32;
         pub fn getrusage(who: i32, usage: *mut RUsage) -> i32;
         pub fn sysconf(name: i32) -> i64;
+        #[cfg(target_env = "gnu")]
+        pub fn malloc_trim(pad: usize) -> i32;
     }
 }
 

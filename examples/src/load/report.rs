@@ -15,6 +15,10 @@ pub struct Memory {
     pub base_kib: u64,
     /// All sessions connected and idle.
     pub idle_kib: u64,
+    /// Idle, after returning freed heap to the kernel (glibc `malloc_trim`): what the
+    /// sessions hold, without what the allocator kept from the connect phase.
+    #[serde(default)]
+    pub idle_trimmed_kib: u64,
     /// At the end of the streaming phase.
     pub active_kib: u64,
     /// Peak.
@@ -23,6 +27,9 @@ pub struct Memory {
     pub per_session_idle_kib: f64,
     /// (active − base) / sessions.
     pub per_session_active_kib: f64,
+    /// (idle_trimmed − base) / sessions.
+    #[serde(default)]
+    pub per_session_idle_trimmed_kib: f64,
 }
 
 impl Memory {
@@ -31,6 +38,8 @@ impl Memory {
         let n = sessions.max(1) as f64;
         self.per_session_idle_kib = self.idle_kib.saturating_sub(self.base_kib) as f64 / n;
         self.per_session_active_kib = self.active_kib.saturating_sub(self.base_kib) as f64 / n;
+        self.per_session_idle_trimmed_kib =
+            self.idle_trimmed_kib.saturating_sub(self.base_kib) as f64 / n;
         self
     }
 }
@@ -221,6 +230,13 @@ impl Report {
             ),
             "idle <= 32 KiB (beat 244 kB)",
         );
+        if m.idle_trimmed_kib > 0 {
+            row(
+                "client KiB per session idle after malloc_trim",
+                format!("{:.1}", m.per_session_idle_trimmed_kib),
+                "live memory, without allocator slack",
+            );
+        }
         let c = &self.client_cpu;
         row(
             "client CPU (cores busy, % core/session)",
