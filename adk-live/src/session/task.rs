@@ -153,7 +153,11 @@ impl SessionTask {
                     self.state.handle = None;
                     last = Some(e);
                 }
-                Err(e) if e.is_fatal() => return Err(Some(e)),
+                // A token fetch that failed (its own retries spent) may be a passing outage
+                // of the token endpoint: it gets the reconnect budget, not an instant end.
+                Err(e) if e.is_fatal() && !matches!(e, Error::Wire(WireError::Auth(_))) => {
+                    return Err(Some(e));
+                }
                 Err(e) => {
                     tracing::warn!(attempt, error = %e, after_goaway, "reconnect failed");
                     last = Some(e);
