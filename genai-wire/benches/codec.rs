@@ -106,7 +106,9 @@ fn encode(c: &mut Criterion) {
     g.bench_function("append", |b| {
         b.iter(|| {
             buf.clear();
-            buf.push_str(r#"{"realtimeInput":{"audio":{"mimeType":"audio/pcm;rate=16000","data":""#);
+            buf.push_str(
+                r#"{"realtimeInput":{"audio":{"mimeType":"audio/pcm;rate=16000","data":""#,
+            );
             STANDARD.encode_string(black_box(&chunk[..]), &mut buf);
             buf.push_str(r#""}}}"#);
             buf.len()

@@ -209,9 +209,9 @@ async fn load(args: Args) -> Result<bool, String> {
     let (url, ca_pem, control, pid) = match &args.endpoint {
         Some(url) => {
             let pem = match &args.ca_file {
-                Some(p) => Some(
-                    std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?,
-                ),
+                Some(p) => {
+                    Some(std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?)
+                }
                 None => None,
             };
             settings.push((
@@ -225,12 +225,7 @@ async fn load(args: Args) -> Result<bool, String> {
                     }
                 ),
             ));
-            (
-                url.clone(),
-                pem,
-                args.control.clone(),
-                args.emulator_pid,
-            )
+            (url.clone(), pem, args.control.clone(), args.emulator_pid)
         }
         None => {
             let exe = std::env::current_exe().map_err(|e| e.to_string())?;
@@ -315,10 +310,7 @@ async fn load(args: Args) -> Result<bool, String> {
             .map_err(|e| e.to_string())?;
         transport = transport.with_tls_config(tls);
     }
-    settings.push((
-        "scenario".into(),
-        scenario.display().to_string(),
-    ));
+    settings.push(("scenario".into(), scenario.display().to_string()));
     settings.push((
         "runtime".into(),
         format!(

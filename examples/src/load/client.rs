@@ -358,7 +358,10 @@ async fn connect(
     tool: Arc<dyn Tool>,
 ) -> Result<(LiveHandle, Duration), String> {
     let t0 = Instant::now();
-    let transport = target.transport.clone().with_read_buffer_size(o.read_buffer);
+    let transport = target
+        .transport
+        .clone()
+        .with_read_buffer_size(o.read_buffer);
     let audio_queue = o.audio_queue;
     let handle = Live::builder()
         .model(adk_live::DEFAULT_MODEL)
@@ -595,7 +598,8 @@ pub async fn run(o: ClientOpts, target: Target) -> Result<Report, String> {
             o.scripted_delay_ms
         ),
     ));
-    rep.settings.push(("open files".into(), format!("{soft} (hard {hard})")));
+    rep.settings
+        .push(("open files".into(), format!("{soft} (hard {hard})")));
     rep.settings.push((
         "machine load average (1/5/15 min)".into(),
         format!("{load_start} at start, {} at end", procfs::loadavg()),

@@ -161,11 +161,7 @@ impl Report {
             format!("{} / {}", self.ok, self.failed),
             "failed = 0",
         );
-        row(
-            "connect+setup p50 / p99 / max",
-            self.connect.ms(),
-            "",
-        );
+        row("connect+setup p50 / p99 / max", self.connect.ms(), "");
         row(
             "tool ack latency p50 / p99 / max",
             match &self.ack {
@@ -187,11 +183,7 @@ impl Report {
             ),
             &format!("late: tick + {} ms; 0 late", self.slack_ms),
         );
-        row(
-            "send lateness p50 / p99 / max",
-            self.lateness.ms(),
-            "",
-        );
+        row("send lateness p50 / p99 / max", self.lateness.ms(), "");
         row(
             "tool calls / acks / results",
             format!(

@@ -204,18 +204,19 @@ pub fn collect(emu: &Emulator) -> EmuStats {
         for c in calls.iter().filter(|f| f.dir == Direction::ServerToClient) {
             // The first response on the same connection after the call: the running ack
             // of a background call (the final result comes later).
-            match responses
-                .iter()
-                .find(|r| r.conn == c.conn && r.at >= c.at)
-            {
+            match responses.iter().find(|r| r.conn == c.conn && r.at >= c.at) {
                 Some(r) => acks.push((r.at - c.at).as_micros() as u64),
                 None => st.unanswered += 1,
             }
         }
         let v = s.violations();
         st.violations += v.len() as u64;
-        for x in v.iter().take(5usize.saturating_sub(st.violation_samples.len())) {
-            st.violation_samples.push(format!("{}: {x}", s.id().as_str()));
+        for x in v
+            .iter()
+            .take(5usize.saturating_sub(st.violation_samples.len()))
+        {
+            st.violation_samples
+                .push(format!("{}: {x}", s.id().as_str()));
         }
         for c in s.connections() {
             if let Some(close) = c.closed {

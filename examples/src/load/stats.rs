@@ -76,7 +76,10 @@ mod tests {
     fn percentiles() {
         let mut v: Vec<u64> = (1..=1000).collect();
         let s = Summary::of(&mut v);
-        assert_eq!((s.count, s.p50_us, s.p99_us, s.max_us), (1000, 500, 990, 1000));
+        assert_eq!(
+            (s.count, s.p50_us, s.p99_us, s.max_us),
+            (1000, 500, 990, 1000)
+        );
         assert_eq!(Summary::of(&mut []).count, 0);
         let mut one = [7];
         assert_eq!(Summary::of(&mut one).p99_us, 7);
