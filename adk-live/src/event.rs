@@ -173,6 +173,9 @@ pub enum CancelReason {
     SessionEnded,
 }
 
+/// Events the queue keeps room for once drained.
+const IDLE_CAPACITY: usize = 8;
+
 /// The default number of audio chunks queued for the application before new ones drop.
 pub const DEFAULT_AUDIO_QUEUE: usize = 256;
 
@@ -232,6 +235,10 @@ impl EventQueue {
                 if let Some(e) = s.queue.pop_front() {
                     if matches!(e, LiveEvent::Audio { .. }) {
                         s.audio -= 1;
+                    }
+                    // After a burst, give the memory back: idle sessions stay small.
+                    if s.queue.is_empty() && s.queue.capacity() > IDLE_CAPACITY {
+                        s.queue.shrink_to(IDLE_CAPACITY);
                     }
                     return Some(e);
                 }

@@ -22,7 +22,7 @@ use crate::tools::BackgroundToolTracker;
 /// session task closes the socket and waits for the tool tasks (bounded by the grace
 /// period) in the background. [`LiveHandle::disconnect`] does the same and waits for it.
 pub struct LiveHandle {
-    pub(crate) tx: mpsc::Sender<ClientMessage>,
+    pub(crate) tx: mpsc::Sender<Box<ClientMessage>>,
     pub(crate) events: Arc<EventQueue>,
     pub(crate) shutdown: CancellationToken,
     pub(crate) task: Mutex<Option<JoinHandle<()>>>,
@@ -46,7 +46,10 @@ impl LiveHandle {
     /// Sends any client message (checked against the backend's field rules first).
     pub async fn send(&self, message: ClientMessage) -> Result<()> {
         self.backend.check_client(&message)?;
-        self.tx.send(message).await.map_err(|_| Error::SessionEnded)
+        self.tx
+            .send(Box::new(message))
+            .await
+            .map_err(|_| Error::SessionEnded)
     }
 
     /// Streams user audio: PCM16 little-endian mono at 16 kHz.

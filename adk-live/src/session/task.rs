@@ -39,8 +39,9 @@ enum Exit {
 
 pub(crate) struct SessionTask {
     pub(crate) dialer: Dialer,
-    pub(crate) app_rx: mpsc::Receiver<ClientMessage>,
-    pub(crate) tool_rx: mpsc::UnboundedReceiver<FunctionResponse>,
+    /// Boxed: a queue's blocks are sized by its item, and a box is 8 bytes.
+    pub(crate) app_rx: mpsc::Receiver<Box<ClientMessage>>,
+    pub(crate) tool_rx: mpsc::UnboundedReceiver<Box<FunctionResponse>>,
     pub(crate) shutdown: CancellationToken,
     pub(crate) lane: ToolLane,
     pub(crate) events: Arc<EventQueue>,
@@ -67,13 +68,15 @@ impl SessionTask {
         let (close, error) = loop {
             let exit = self.serve(&mut link).await;
             let after_goaway = match exit {
+                // The cold paths (close, redial, finish) are boxed so that the session
+                // task's future, which lives as long as the session, stays small.
                 Exit::Shutdown => {
-                    link.close().await;
+                    Box::pin(link.close()).await;
                     break (None, None);
                 }
                 Exit::Switch => {
                     tracing::info!("goAway: switching connection");
-                    link.close().await;
+                    Box::pin(link.close()).await;
                     true
                 }
                 Exit::Lost(e) if !e.is_fatal() && self.reconnect.max_attempts > 0 => {
@@ -91,13 +94,13 @@ impl SessionTask {
                     break (e.close().cloned(), Some(e));
                 }
             };
-            match self.redial(after_goaway).await {
+            match Box::pin(self.redial(after_goaway)).await {
                 Ok(next) => link = next,
                 Err(None) => break (None, None),
                 Err(Some(e)) => break (e.close().cloned(), Some(e)),
             }
         };
-        self.finish(close, error).await;
+        Box::pin(self.finish(close, error)).await;
     }
 
     /// Ends the session: cancels every tool, reports what could not be delivered, emits
@@ -111,7 +114,7 @@ impl SessionTask {
         });
         let mut lost: Vec<FunctionResponse> = undelivered.flatten().collect();
         while let Ok(r) = self.tool_rx.try_recv() {
-            lost.push(r);
+            lost.push(*r);
         }
         for r in lost {
             Metrics::inc(&self.metrics.undelivered_results);
@@ -220,7 +223,7 @@ impl SessionTask {
                 biased;
                 _ = self.shutdown.cancelled() => return Exit::Shutdown,
                 Some(response) = self.tool_rx.recv() => {
-                    let message = ClientMessage::ToolResponse(ToolResponse { function_responses: vec![response] });
+                    let message = ClientMessage::ToolResponse(ToolResponse { function_responses: vec![*response] });
                     if let Err(e) = self.write(link, &message).await {
                         self.pending.push_back(message);
                         return Exit::Lost(e);
@@ -268,6 +271,7 @@ impl SessionTask {
                 _ = goaway => return Exit::Switch,
                 message = self.app_rx.recv() => {
                     let Some(message) = message else { return Exit::Shutdown };
+                    let message = *message;
                     if let Err(e) = self.write(link, &message).await {
                         if e.is_fatal() {
                             // Refused locally (backend rules): report, keep the session.

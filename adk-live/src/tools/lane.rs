@@ -36,7 +36,7 @@ pub(crate) struct ToolLane {
     dispatcher: Arc<ToolDispatcher>,
     tracker: BackgroundToolTracker,
     backend: Backend,
-    responses: mpsc::UnboundedSender<FunctionResponse>,
+    responses: mpsc::UnboundedSender<Box<FunctionResponse>>,
     events: Arc<EventQueue>,
     metrics: Arc<Metrics>,
 }
@@ -55,7 +55,7 @@ impl ToolLane {
         dispatcher: Arc<ToolDispatcher>,
         tracker: BackgroundToolTracker,
         backend: Backend,
-        responses: mpsc::UnboundedSender<FunctionResponse>,
+        responses: mpsc::UnboundedSender<Box<FunctionResponse>>,
         events: Arc<EventQueue>,
         metrics: Arc<Metrics>,
     ) -> Self {
@@ -298,7 +298,7 @@ impl ToolLane {
     }
 
     fn send(&self, response: FunctionResponse) {
-        if let Err(mpsc::error::SendError(r)) = self.responses.send(response) {
+        if let Err(mpsc::error::SendError(r)) = self.responses.send(Box::new(response)) {
             Metrics::inc(&self.metrics.undelivered_results);
             self.events.push(LiveEvent::ToolResultUndelivered {
                 call_id: r.id.unwrap_or_default(),

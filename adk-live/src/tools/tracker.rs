@@ -61,7 +61,9 @@ impl BackgroundToolTracker {
     pub fn new(grace: Duration) -> Self {
         BackgroundToolTracker {
             inner: Arc::new(Inner {
-                calls: DashMap::new(),
+                // A session has a handful of calls in flight: two shards, not one per core
+                // times four (the default), keep idle sessions small.
+                calls: DashMap::with_shard_amount(2),
                 tasks: TaskTracker::new(),
                 grace,
             }),
