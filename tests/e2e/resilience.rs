@@ -332,3 +332,56 @@ async fn vertex_transparent_resumption_replays_unconsumed_messages() {
     assert_eq!(on_new, ["two", "three"]);
     session.disconnect().await;
 }
+
+#[tokio::test]
+async fn a_stale_handle_starts_afresh_and_no_old_call_is_answered_on_the_new_session() {
+    let emu = emulator("e2e/single_call.json", Backend::DeveloperApi).await;
+    let session = connect(&emu, Backend::DeveloperApi, background_search(300, 3)).await;
+    session.send_text("search it").await.unwrap();
+    events_until(&session, |e| matches!(e, LiveEvent::ToolAcked { .. })).await;
+    let old = emu.wait_for_session(WAIT).await.unwrap();
+    old.expire_handles();
+    assert!(old.drop_connection());
+
+    let events = events_until(&session, |e| matches!(e, LiveEvent::Reconnected { .. })).await;
+    assert!(
+        matches!(
+            events.last(),
+            Some(LiveEvent::Reconnected { resumed: false })
+        ),
+        "{events:#?}"
+    );
+    // The old calls are cancelled before the fresh session is announced.
+    assert!(
+        events.iter().any(|e| matches!(
+            e,
+            LiveEvent::ToolCancelled {
+                reason: CancelReason::SessionEnded,
+                ..
+            }
+        )),
+        "{events:#?}"
+    );
+    assert_eq!(session.tools().active_count(), 0);
+
+    // The fresh session works and hears nothing about the old call.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let sessions = emu.sessions();
+    let fresh = sessions
+        .iter()
+        .find(|s| s.id() != old.id())
+        .expect("a new emulator session");
+    assert!(
+        function_responses(fresh).is_empty(),
+        "{:?}",
+        function_responses(fresh)
+    );
+    // The one violation is the stale handle this test provokes.
+    let violations: Vec<_> = sessions.iter().flat_map(|s| s.violations()).collect();
+    assert!(
+        violations.len() == 1
+            && violations[0].kind == genai_wire::emulator::ViolationKind::Resumption,
+        "{violations:?}"
+    );
+    session.disconnect().await;
+}

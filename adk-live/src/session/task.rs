@@ -108,21 +108,7 @@ impl SessionTask {
     async fn finish(mut self, close: Option<CloseInfo>, error: Option<Error>) {
         self.lane.shutdown().await;
         self.tool_rx.close();
-        let undelivered = self.pending.drain(..).filter_map(|m| match m {
-            ClientMessage::ToolResponse(r) => Some(r.function_responses),
-            _ => None,
-        });
-        let mut lost: Vec<FunctionResponse> = undelivered.flatten().collect();
-        while let Ok(r) = self.tool_rx.try_recv() {
-            lost.push(*r);
-        }
-        for r in lost {
-            Metrics::inc(&self.metrics.undelivered_results);
-            self.events.push(LiveEvent::ToolResultUndelivered {
-                call_id: r.id.unwrap_or_default(),
-                name: r.name,
-            });
-        }
+        self.drop_queued_responses();
         self.events.push(LiveEvent::Closed {
             close,
             error: error.map(|e| e.to_string()),
@@ -182,18 +168,33 @@ impl SessionTask {
             // A fresh session knows none of the old calls: stop them and drop their
             // responses (reported), rather than answer ids the server never issued.
             self.lane.cancel_all_session_ended();
-            self.pending
-                .retain(|m| !matches!(m, ClientMessage::ToolResponse(_)));
-            while let Ok(r) = self.tool_rx.try_recv() {
-                Metrics::inc(&self.metrics.undelivered_results);
-                self.events.push(LiveEvent::ToolResultUndelivered {
-                    call_id: r.id.unwrap_or_default(),
-                    name: r.name,
-                });
-            }
+            self.drop_queued_responses();
         }
         self.state.generating = false;
         self.events.push(LiveEvent::Reconnected { resumed });
+    }
+
+    /// Takes every tool response still queued (failed writes and the lane's queue) and
+    /// reports each as undelivered: none is dropped silently.
+    fn drop_queued_responses(&mut self) {
+        let mut lost = Vec::new();
+        self.pending.retain(|m| match m {
+            ClientMessage::ToolResponse(r) => {
+                lost.extend(r.function_responses.iter().cloned());
+                false
+            }
+            _ => true,
+        });
+        while let Ok(r) = self.tool_rx.try_recv() {
+            lost.push(*r);
+        }
+        for r in lost {
+            Metrics::inc(&self.metrics.undelivered_results);
+            self.events.push(LiveEvent::ToolResultUndelivered {
+                call_id: r.id.unwrap_or_default(),
+                name: r.name,
+            });
+        }
     }
 
     /// Writes one message on the link and records it for replay.
