@@ -313,7 +313,7 @@ async def developer_session(emu):
         check(len(chunks) >= 5, f"audio chunks: {len(chunks)}")
         check(all(c.mime_type == "audio/pcm;rate=24000" for c in chunks), "audio mime type")
         check(all(len(c.data) == 4800 for c in chunks), "100 ms chunks of 24 kHz PCM16")
-        check(said(msgs) == "Let me search for that.Searching now.", f"said {said(msgs)!r}")
+        check(said(msgs) == "Let me search for that. Searching now.", f"said {said(msgs)!r}")
         search_id = calls[0].id
 
         # A partial result (willContinue) voiced WHEN_IDLE: a turn of its own.
