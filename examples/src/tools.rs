@@ -61,3 +61,28 @@ pub fn get_weather() -> impl Tool {
         },
     )
 }
+
+/// What both agents share on the command line.
+#[derive(Debug, clap::Args)]
+pub struct AgentArgs {
+    /// Connect to this ws:// or wss:// URL instead (a proxy, or `live-emulator`).
+    #[arg(long)]
+    pub endpoint: Option<String>,
+    /// The model.
+    #[arg(long, default_value = adk_live::DEFAULT_MODEL)]
+    pub model: String,
+    /// Duration of each of the search tool's three stages, in milliseconds.
+    #[arg(long, default_value_t = 700)]
+    pub search_stage_ms: u64,
+}
+
+/// The travel assistant of the agents: its instruction, the background `search` and the
+/// standard `get_weather`.
+pub fn travel_agent(args: &AgentArgs) -> LiveBuilder {
+    Live::builder()
+        .model(&args.model)
+        .instruction("You are a friendly travel assistant. Use `search` for flights and `get_weather` for weather.")
+        .tool(search(Duration::from_millis(args.search_stage_ms)))
+        .tool_background("search")
+        .tool(get_weather())
+}

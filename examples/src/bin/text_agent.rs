@@ -36,19 +36,12 @@ const SCENARIO: &str = include_str!("../../../fixtures/scenarios/text_agent.json
     about = "A text agent with a background tool, on the Gemini Live API (or the embedded emulator): one message per stdin line"
 )]
 struct Args {
-    /// Connect to this ws:// or wss:// URL instead (a proxy, or `live-emulator`).
-    #[arg(long)]
-    endpoint: Option<String>,
-    /// The model.
-    #[arg(long, default_value = adk_live::DEFAULT_MODEL)]
-    model: String,
     /// Seconds to wait for the model's reply to a line, and, after the end of input, for
     /// running tools and the last turn.
     #[arg(long, default_value_t = 60)]
     timeout: u64,
-    /// Duration of each of the search tool's three stages, in milliseconds.
-    #[arg(long, default_value_t = 700)]
-    search_stage_ms: u64,
+    #[command(flatten)]
+    agent: tools::AgentArgs,
 }
 
 #[tokio::main]
@@ -63,16 +56,11 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), String> {
-    let target = Target::choose(args.endpoint.clone());
+    let target = Target::choose(args.agent.endpoint.clone());
     let console = Console::new();
     console.say(&format!("connecting to {}", target.describe()));
 
-    let builder = Live::builder()
-        .model(&args.model)
-        .instruction("You are a friendly travel assistant. Use `search` for flights and `get_weather` for weather.")
-        .tool(tools::search(Duration::from_millis(args.search_stage_ms)))
-        .tool_background("search")
-        .tool(tools::get_weather());
+    let builder = tools::travel_agent(&args.agent);
     let (session, _emulator) = target.connect(builder, SCENARIO).await?;
     console.say("session ready");
 

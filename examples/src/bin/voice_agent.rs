@@ -49,18 +49,11 @@ struct Args {
     /// Where to write the model's audio (24 kHz mono WAV).
     #[arg(long, default_value = "voice_agent_reply.wav")]
     output: PathBuf,
-    /// Connect to this ws:// or wss:// URL instead (a proxy, or `live-emulator`).
-    #[arg(long)]
-    endpoint: Option<String>,
-    /// The model.
-    #[arg(long, default_value = adk_live::DEFAULT_MODEL)]
-    model: String,
     /// Stop waiting after this many seconds.
     #[arg(long, default_value_t = 60)]
     timeout: u64,
-    /// Duration of each of the search tool's three stages, in milliseconds.
-    #[arg(long, default_value_t = 700)]
-    search_stage_ms: u64,
+    #[command(flatten)]
+    agent: tools::AgentArgs,
 }
 
 #[tokio::main]
@@ -98,16 +91,10 @@ async fn run(args: Args) -> Result<(), String> {
         };
         (None, Input::Prompt(prompt))
     };
-    let target = Target::choose(args.endpoint.clone());
+    let target = Target::choose(args.agent.endpoint.clone());
     console.say(&format!("connecting to {}", target.describe()));
 
-    let builder = Live::builder()
-        .model(&args.model)
-        .instruction("You are a friendly travel assistant. Use `search` for flights and `get_weather` for weather.")
-        .voice("Kore")
-        .tool(tools::search(Duration::from_millis(args.search_stage_ms)))
-        .tool_background("search")
-        .tool(tools::get_weather());
+    let builder = tools::travel_agent(&args.agent).voice("Kore");
     let (session, _emulator) = target.connect(builder, SCENARIO).await?;
     let session = Arc::new(session);
     console.say("session ready");
