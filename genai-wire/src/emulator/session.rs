@@ -308,7 +308,7 @@ where
         let (raw, binary) = tokio::select! {
             r = tokio::time::timeout(timeout, self.next_data()) => match r {
                 Ok(r) => r?,
-                Err(_) => return Err(self.refuse_err(ViolationKind::SetupOrder, 1007, "Setup message was not received in time.")),
+                Err(_) => return Err(self.refuse(ViolationKind::SetupOrder, 1007, "Setup message was not received in time.")),
             },
             _ = shutdown.changed() => return Err(End::Close(1001, "server shutting down".into())),
         };
@@ -323,7 +323,7 @@ where
                     &raw,
                     binary,
                 );
-                return Err(self.refuse_err(ViolationKind::InvalidMessage, 1007, &inv.reason));
+                return Err(self.refuse(ViolationKind::InvalidMessage, 1007, &inv.reason));
             }
         };
         let k = classify(&value);
@@ -334,7 +334,7 @@ where
             .and_then(|o| get(o, "setup"))
             .and_then(Value::as_object)
         else {
-            return Err(self.refuse_err(
+            return Err(self.refuse(
                 ViolationKind::SetupOrder,
                 1007,
                 &format!("Request contains an invalid argument. The first message must be setup, got {k}."),
@@ -343,7 +343,7 @@ where
         let sc = self.shared.cfg.scenario.0.clone();
         let info = SetupInfo::from_setup(setup, sc.default_blocking);
         if let Some(reason) = self.check_model(&info.model) {
-            return Err(self.refuse_err(ViolationKind::UnknownModel, 1008, &reason));
+            return Err(self.refuse(ViolationKind::UnknownModel, 1008, &reason));
         }
         self.resumption = info.resumption;
         let engine = match info.handle.clone() {
@@ -379,10 +379,6 @@ where
         }
         tracing::debug!(model = %self.engine.as_ref().map_or("", |e| e.setup.model.as_str()), "setup complete");
         Ok(())
-    }
-
-    fn refuse_err(&mut self, kind: ViolationKind, code: u16, reason: &str) -> End {
-        self.refuse(kind, code, reason)
     }
 
     fn check_model(&self, model: &str) -> Option<String> {
