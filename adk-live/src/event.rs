@@ -232,14 +232,7 @@ impl EventQueue {
             let notified = self.notify.notified();
             {
                 let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
-                if let Some(e) = s.queue.pop_front() {
-                    if matches!(e, LiveEvent::Audio { .. }) {
-                        s.audio -= 1;
-                    }
-                    // After a burst, give the memory back: idle sessions stay small.
-                    if s.queue.is_empty() && s.queue.capacity() > IDLE_CAPACITY {
-                        s.queue.shrink_to(IDLE_CAPACITY);
-                    }
+                if let Some(e) = s.pop() {
                     return Some(e);
                 }
                 if s.closed {
@@ -251,10 +244,20 @@ impl EventQueue {
     }
 
     pub(crate) fn try_recv(&self) -> Option<LiveEvent> {
-        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let e = s.queue.pop_front()?;
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).pop()
+    }
+}
+
+impl State {
+    /// The oldest event, keeping the audio count right and, once drained after a burst,
+    /// giving the memory back so idle sessions stay small.
+    fn pop(&mut self) -> Option<LiveEvent> {
+        let e = self.queue.pop_front()?;
         if matches!(e, LiveEvent::Audio { .. }) {
-            s.audio -= 1;
+            self.audio -= 1;
+        }
+        if self.queue.is_empty() && self.queue.capacity() > IDLE_CAPACITY {
+            self.queue.shrink_to(IDLE_CAPACITY);
         }
         Some(e)
     }

@@ -108,13 +108,8 @@ impl ToolLane {
         };
         let background = match &registered.options.mode {
             ToolExecutionMode::Standard => None,
-            ToolExecutionMode::Background {
-                formatter,
-                scheduling,
-            } => Some((
-                formatter
-                    .clone()
-                    .unwrap_or_else(|| Arc::new(DefaultResultFormatter)),
+            ToolExecutionMode::Background { scheduling, .. } => Some((
+                self.formatter_of(&fc.name),
                 scheduling.unwrap_or(FunctionResponseScheduling::WhenIdle),
             )),
         };
