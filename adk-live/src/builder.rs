@@ -18,6 +18,7 @@ use crate::session::link::Dialer;
 use crate::session::replay::Replay;
 use crate::session::task::SessionTask;
 use crate::tools::lane::ToolLane;
+use crate::tools::outbox::Outbox;
 use crate::tools::{BackgroundToolTracker, ToolDispatcher, ToolExecutionMode, ToolOptions};
 
 /// How many application messages may wait for the socket before `send` waits.
@@ -133,17 +134,21 @@ impl LiveSessionBuilder {
         let link = dialer.dial(None).await?;
 
         let metrics = Arc::new(Metrics::default());
-        let events = Arc::new(EventQueue::new(config.audio_queue, metrics.clone()));
+        let events = Arc::new(EventQueue::new(
+            config.audio_queue,
+            config.event_queue,
+            metrics.clone(),
+        ));
         events.push(LiveEvent::Connected {
             session_id: link.session_id.clone(),
         });
         let tracker = BackgroundToolTracker::new(config.cancel_grace);
-        let (tool_tx, tool_rx) = mpsc::unbounded_channel();
+        let outbox = Arc::new(Outbox::default());
         let lane = ToolLane::new(
             Arc::new(dispatcher),
             tracker.clone(),
             backend,
-            tool_tx,
+            outbox.clone(),
             events.clone(),
             metrics.clone(),
         );
@@ -153,16 +158,18 @@ impl LiveSessionBuilder {
         let task = SessionTask {
             dialer,
             app_rx,
-            tool_rx,
+            outbox,
             shutdown: shutdown.clone(),
             lane,
             events: events.clone(),
             metrics: metrics.clone(),
             reconnect: config.reconnect.clone(),
             goaway_margin: config.goaway_margin,
+            write_bound: config.write_bound(),
             state: ControlState::default(),
             pending: VecDeque::new(),
             replay: Replay::new(config.transparent_resumption),
+            failures: 0,
         }
         .spawn(link);
         Ok(LiveHandle {

@@ -7,20 +7,30 @@ use genai_wire::endpoint::Endpoint;
 use genai_wire::protocol::Setup;
 use genai_wire::transport::TransportConfig;
 
-use crate::event::DEFAULT_AUDIO_QUEUE;
+use crate::event::{DEFAULT_AUDIO_QUEUE, DEFAULT_EVENT_QUEUE};
 use crate::tools::DEFAULT_CANCEL_GRACE;
 
 /// How lost connections are re-established.
+///
+/// The budget counts *failures in a row*: a dial that fails, and a connection that dies
+/// before it has been up for [`ReconnectPolicy::healthy_after`] (a server that closes
+/// right after `setupComplete`, say). Only a connection that stayed up that long resets
+/// the count, so a session that cannot stay up backs off exponentially and then ends with
+/// [`Error::ReconnectBudgetSpent`](crate::Error::ReconnectBudgetSpent) instead of
+/// re-dialing at network speed. Every delay has jitter. A planned switch after `goAway`
+/// from a healthy connection dials at once.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ReconnectPolicy {
-    /// Attempts after a loss before the session gives up (default 6).
+    /// Failures in a row before the session gives up (default 6).
     pub max_attempts: u32,
-    /// Delay before the second attempt; doubles each time (default 200 ms). The first
-    /// attempt after a loss is immediate.
+    /// The delay after the first failure; doubles with each further failure in a row
+    /// (default 200 ms), with jitter (×0.5 to ×1.0).
     pub initial_backoff: Duration,
     /// Cap on the delay (default 5 s).
     pub max_backoff: Duration,
+    /// How long a connection must stay up to reset the failure count (default 10 s).
+    pub healthy_after: Duration,
 }
 
 impl Default for ReconnectPolicy {
@@ -29,6 +39,7 @@ impl Default for ReconnectPolicy {
             max_attempts: 6,
             initial_backoff: Duration::from_millis(200),
             max_backoff: Duration::from_secs(5),
+            healthy_after: Duration::from_secs(10),
         }
     }
 }
@@ -55,17 +66,23 @@ impl ReconnectPolicy {
         self
     }
 
-    /// The delay before attempt `n` (0-based), with ±25 % jitter.
-    pub(crate) fn delay(&self, attempt: u32) -> Duration {
-        if attempt == 0 {
+    /// Sets how long a connection must stay up to reset the failure count.
+    pub fn with_healthy_after(mut self, after: Duration) -> Self {
+        self.healthy_after = after;
+        self
+    }
+
+    /// The delay before the next dial after `failures` failures in a row (none after a
+    /// planned switch, `failures == 0`), with jitter ×0.5 to ×1.0.
+    pub(crate) fn delay(&self, failures: u32) -> Duration {
+        if failures == 0 {
             return Duration::ZERO;
         }
         let base = self
             .initial_backoff
-            .saturating_mul(1u32 << (attempt - 1).min(16))
+            .saturating_mul(1u32 << (failures - 1).min(16))
             .min(self.max_backoff);
-        let jitter = rand::random_range(0.75..1.25);
-        base.mul_f64(jitter)
+        base.mul_f64(rand::random_range(0.5..=1.0))
     }
 }
 
@@ -106,8 +123,18 @@ pub struct SessionConfig {
     pub cancel_grace: Duration,
     /// Audio chunks queued for the application before new ones are dropped (counted).
     pub audio_queue: usize,
+    /// Other events queued for the application before new ones are dropped (counted).
+    pub event_queue: usize,
     /// How long to wait for `setupComplete` (default 30 s).
     pub setup_timeout: Duration,
+    /// The longest a write to the socket may take (default 10 s, and never longer than
+    /// the transport's keepalive timeout). A write that cannot complete in time (the peer
+    /// stopped reading) is a lost connection: the session reconnects and resumes.
+    ///
+    /// It also bounds [`LiveHandle::disconnect`](crate::LiveHandle::disconnect): whatever
+    /// the peer does, that returns within about 2 s (the close handshake) plus the
+    /// cancellation grace period of the tools.
+    pub write_timeout: Duration,
 }
 
 impl SessionConfig {
@@ -124,8 +151,30 @@ impl SessionConfig {
             goaway_margin: Duration::from_secs(2),
             cancel_grace: DEFAULT_CANCEL_GRACE,
             audio_queue: DEFAULT_AUDIO_QUEUE,
+            event_queue: DEFAULT_EVENT_QUEUE,
             setup_timeout: Duration::from_secs(30),
+            write_timeout: Duration::from_secs(10),
         }
+    }
+
+    /// The effective write bound: the write timeout, capped by the keepalive timeout.
+    pub(crate) fn write_bound(&self) -> Duration {
+        match self.transport.keepalive_timeout {
+            Some(k) if !k.is_zero() => self.write_timeout.min(k),
+            _ => self.write_timeout,
+        }
+    }
+
+    /// Sets the write timeout.
+    pub fn with_write_timeout(mut self, timeout: Duration) -> Self {
+        self.write_timeout = timeout;
+        self
+    }
+
+    /// Sets the bound on queued non-audio events.
+    pub fn with_event_queue(mut self, events: usize) -> Self {
+        self.event_queue = events;
+        self
     }
 
     /// Sets the transport configuration.

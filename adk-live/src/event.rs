@@ -1,10 +1,11 @@
 //! What the application hears from a session, and the queue that carries it.
 //!
-//! The queue never blocks the session: tool lifecycle, transcripts, turn state and errors
-//! are small and always kept; audio chunks count against a bound and, when the application
-//! falls behind by more than that, new chunks are dropped and counted
-//! ([`crate::MetricsSnapshot::audio_chunks_dropped`]). The socket task, the keepalive and
-//! the tool lane therefore never wait for a slow consumer.
+//! The queue never blocks the session, and its memory is bounded whatever the application
+//! does: audio chunks count against one bound, every other event against another; past
+//! either, new events of that kind are dropped and counted
+//! ([`crate::MetricsSnapshot::audio_chunks_dropped`],
+//! [`crate::MetricsSnapshot::events_dropped`]). The final `Closed` is always kept. The
+//! socket task, the keepalive and the tool lane therefore never wait for a slow consumer.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -179,6 +180,9 @@ const IDLE_CAPACITY: usize = 8;
 /// The default number of audio chunks queued for the application before new ones drop.
 pub const DEFAULT_AUDIO_QUEUE: usize = 256;
 
+/// The default number of other events queued for the application before new ones drop.
+pub const DEFAULT_EVENT_QUEUE: usize = 4096;
+
 #[derive(Default)]
 struct State {
     queue: VecDeque<LiveEvent>,
@@ -191,15 +195,17 @@ pub(crate) struct EventQueue {
     state: Mutex<State>,
     notify: Notify,
     audio_bound: usize,
+    event_bound: usize,
     metrics: Arc<Metrics>,
 }
 
 impl EventQueue {
-    pub(crate) fn new(audio_bound: usize, metrics: Arc<Metrics>) -> Self {
+    pub(crate) fn new(audio_bound: usize, event_bound: usize, metrics: Arc<Metrics>) -> Self {
         EventQueue {
             state: Mutex::default(),
             notify: Notify::new(),
             audio_bound,
+            event_bound,
             metrics,
         }
     }
@@ -218,9 +224,12 @@ impl EventQueue {
                     return;
                 }
                 s.audio += 1;
-            }
-            if matches!(event, LiveEvent::Closed { .. }) {
+            } else if matches!(event, LiveEvent::Closed { .. }) {
                 s.closed = true;
+            } else if s.queue.len() - s.audio >= self.event_bound {
+                drop(s);
+                Metrics::inc(&self.metrics.events_dropped);
+                return;
             }
             s.queue.push_back(event);
         }
@@ -270,7 +279,7 @@ mod tests {
     #[tokio::test]
     async fn drops_audio_past_the_bound_but_keeps_everything_else() {
         let m = Arc::new(Metrics::default());
-        let q = EventQueue::new(2, m.clone());
+        let q = EventQueue::new(2, 3, m.clone());
         for _ in 0..5 {
             q.push(LiveEvent::Audio {
                 pcm: vec![0; 4],
@@ -292,7 +301,8 @@ mod tests {
                 _ => {}
             }
         }
-        assert_eq!((audio, turns), (2, 5));
+        assert_eq!((audio, turns), (2, 3), "Closed is kept past both bounds");
         assert_eq!(m.snapshot().audio_chunks_dropped, 3);
+        assert_eq!(m.snapshot().events_dropped, 2);
     }
 }

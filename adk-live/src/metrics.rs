@@ -33,8 +33,15 @@ counters! {
     resumptions,
     /// Running acks sent for background calls.
     tool_acks,
-    /// Progress responses sent.
+    /// Progress responses queued.
     tool_progress,
+    /// Progress responses replaced by a newer one before the socket took them.
+    progress_coalesced,
+    /// Tool responses this client refused to send (too large, malformed); each became a
+    /// small error response and a `ToolFailed` event.
+    responses_refused,
+    /// Events other than audio dropped because the application did not read events.
+    events_dropped,
     /// Final tool responses sent.
     tool_results,
     /// Calls cancelled (by the server, the application or the end of the session).

@@ -378,7 +378,7 @@ mod tests {
             "realtimeInput.audioStreamEnd"
         );
         let e = crate::protocol::encode_client(&msg, VTX).unwrap_err();
-        assert!(e.is_fatal());
+        assert!(e.is_refused_locally() && !e.is_fatal() && !e.is_retryable());
         assert_eq!(
             e.to_string(),
             "`realtimeInput.audioStreamEnd` is not supported on Vertex AI"

@@ -67,7 +67,8 @@ pub enum Error {
     /// The server closed the connection.
     #[error("connection closed: {0}")]
     Closed(CloseInfo),
-    /// A frame is larger than the configured limit.
+    /// A received frame is larger than the configured limit (the connection is unusable
+    /// afterwards: retryable).
     #[error("frame of {size} bytes exceeds the limit of {limit} bytes")]
     FrameTooLarge {
         /// The frame's size.
@@ -75,12 +76,22 @@ pub enum Error {
         /// The configured limit.
         limit: usize,
     },
+    /// A message to send is larger than the configured limit; nothing was written
+    /// (refused locally).
+    #[error("message of {size} bytes exceeds the send limit of {limit} bytes")]
+    TooLargeToSend {
+        /// The encoded message's size.
+        size: usize,
+        /// The configured limit.
+        limit: usize,
+    },
     /// No pong (nor any other frame) arrived within the keepalive timeout.
     #[error("keepalive: nothing received for {0:?}")]
     KeepaliveTimeout(Duration),
-    /// A websocket protocol error.
+    /// A websocket protocol error (its text: the websocket library's error type is not
+    /// part of this API).
     #[error("websocket: {0}")]
-    WebSocket(#[from] tokio_tungstenite::tungstenite::Error),
+    WebSocket(String),
     /// An I/O error.
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
@@ -99,28 +110,41 @@ pub enum Error {
 }
 
 impl Error {
-    /// Retrying the same request cannot succeed (bad payload, policy, auth, bad endpoint).
+    /// Retrying the same request cannot succeed (the server refused it: 1007/1008, bad
+    /// credentials, bad endpoint, TLS misconfiguration).
+    ///
+    /// Every error is exactly one of fatal, [retryable](Error::is_retryable) or
+    /// [refused locally](Error::is_refused_locally).
     pub fn is_fatal(&self) -> bool {
         match self {
             Error::Closed(c) => c.is_fatal(),
-            Error::Unsupported { .. }
-            | Error::Invalid(_)
-            | Error::Endpoint(_)
-            | Error::Auth(_)
-            | Error::Tls(_) => true,
+            Error::Endpoint(_) | Error::Auth(_) | Error::Tls(_) => true,
             _ => false,
         }
     }
 
-    /// A reconnect may succeed (connection lost, 1011, keepalive timeout, I/O).
+    /// A reconnect may succeed (connection lost, 1011, keepalive timeout, I/O, a garbled
+    /// or oversized frame from the server).
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::Closed(c) => c.is_retryable(),
-            Error::WebSocket(_) | Error::Io(_) | Error::KeepaliveTimeout(_) | Error::Timeout(_) => {
-                true
-            }
+            Error::WebSocket(_)
+            | Error::Io(_)
+            | Error::KeepaliveTimeout(_)
+            | Error::Timeout(_)
+            | Error::FrameTooLarge { .. }
+            | Error::Decode { .. } => true,
             _ => false,
         }
+    }
+
+    /// The client refused to send a message (a field the backend lacks, a malformed
+    /// message, too large): nothing reached the wire and the connection is intact.
+    pub fn is_refused_locally(&self) -> bool {
+        matches!(
+            self,
+            Error::Unsupported { .. } | Error::Invalid(_) | Error::TooLargeToSend { .. }
+        )
     }
 
     /// The close code, when the server closed the connection.

@@ -6,6 +6,8 @@ mod cancellation;
 mod conformance_capture;
 mod entry_points;
 mod failures;
+mod misbehaving;
+mod raw_server;
 mod resilience;
 mod scheduling;
 mod support;

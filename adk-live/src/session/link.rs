@@ -32,6 +32,11 @@ pub(crate) struct Link {
     pub(crate) backend: Backend,
     /// Vertex's session id from `setupComplete`.
     pub(crate) session_id: Option<String>,
+    /// The largest message this link writes.
+    max_message_size: usize,
+    /// A write was abandoned midway: the websocket stream is unusable, so no closing
+    /// handshake is attempted.
+    pub(crate) broken: bool,
 }
 
 impl Dialer {
@@ -59,10 +64,14 @@ impl Dialer {
         let keepalive = connection.keepalive();
         let (mut writer, mut reader) = connection.split();
         let setup = protocol::encode_client(&self.setup_message(handle), backend)?;
-        writer.send_text(setup).await?;
-        let first = tokio::time::timeout(self.setup_timeout, reader.next_frame())
-            .await
-            .map_err(|_| genai_wire::Error::Timeout("waiting for setupComplete"))?;
+        // Both the setup write and the wait for its answer are bounded: a peer that stops
+        // reading or never answers cannot hold a dial forever.
+        let first = tokio::time::timeout(self.setup_timeout, async {
+            writer.send_text(setup).await?;
+            Ok::<_, genai_wire::Error>(reader.next_frame().await)
+        })
+        .await
+        .map_err(|_| genai_wire::Error::Timeout("waiting for setupComplete"))??;
         let frame = match first {
             Some(frame) => frame?,
             None => {
@@ -81,6 +90,8 @@ impl Dialer {
                 keepalive,
                 backend,
                 session_id: done.session_id,
+                max_message_size: self.transport.max_message_size,
+                broken: false,
             }),
             other => Err(Error::Setup(format!(
                 "expected setupComplete, got {other:?}"
@@ -90,15 +101,25 @@ impl Dialer {
 }
 
 impl Link {
-    /// Encodes and writes one message.
-    pub(crate) async fn send(&mut self, message: &ClientMessage) -> Result<()> {
+    /// Encodes a message for this link: the backend's rules and the size limit are
+    /// checked here, so a message refused locally never touches the socket.
+    pub(crate) fn encode(&self, message: &ClientMessage) -> Result<String> {
         let text = protocol::encode_client(message, self.backend)?;
-        self.writer.send_text(text).await?;
-        Ok(())
+        if text.len() > self.max_message_size {
+            return Err(genai_wire::Error::TooLargeToSend {
+                size: text.len(),
+                limit: self.max_message_size,
+            }
+            .into());
+        }
+        Ok(text)
     }
 
-    /// Closes the connection (best effort, bounded).
+    /// Closes the connection (best effort, bounded; skipped on a broken stream).
     pub(crate) async fn close(mut self) {
+        if self.broken {
+            return;
+        }
         let _ = tokio::time::timeout(
             Duration::from_secs(2),
             self.writer.close(1000, "client closed"),

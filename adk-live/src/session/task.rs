@@ -6,13 +6,29 @@
 //! ends it decides: a fatal close ends the session; a goAway or a retryable loss re-dials
 //! (with the latest resumption handle) while every queue keeps its contents, so the
 //! application sees one continuous session.
+//!
+//! It never hangs and never dies silently:
+//! * every write is bounded ([`SessionConfig::write_timeout`](crate::SessionConfig)),
+//!   and shutdown and the goAway deadline stay live while one is pending: a peer that
+//!   stops reading is a lost connection, not a stuck session;
+//! * a message this client will not send (too large, malformed) is refused locally: a
+//!   tool response becomes a small error response on the same call, so the model is never
+//!   left waiting, and the connection stays up;
+//! * durations from the wire are saturated, never trusted to fit an `Instant`;
+//! * reconnects back off across dials (see [`ReconnectPolicy`]);
+//! * a panic anywhere in the task still cancels every tool and ends the session with a
+//!   `Closed` event that carries it.
 
 use std::collections::VecDeque;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::FutureExt;
 use genai_wire::protocol::{self, ClientMessage, FunctionResponse, ToolResponse};
+use genai_wire::transport::CLOSE_ABNORMAL;
 use genai_wire::{CloseInfo, Error as WireError};
+use serde_json::json;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -25,7 +41,8 @@ use crate::config::ReconnectPolicy;
 use crate::error::Error;
 use crate::event::{EventQueue, LiveEvent};
 use crate::metrics::Metrics;
-use crate::tools::lane::ToolLane;
+use crate::tools::lane::{ToolLane, panic_message};
+use crate::tools::outbox::{Outbox, Outgoing};
 
 /// Why one connection's loop stopped.
 enum Exit {
@@ -37,22 +54,57 @@ enum Exit {
     Lost(Error),
 }
 
+/// Why a write did not happen.
+enum WriteFail {
+    Shutdown,
+    /// The goAway deadline passed while the write was pending.
+    GoAway,
+    Lost(Error),
+    /// Refused locally: nothing was written, the connection is intact.
+    Refused(Error),
+}
+
+impl From<WriteFail> for Exit {
+    fn from(f: WriteFail) -> Exit {
+        match f {
+            WriteFail::Shutdown => Exit::Shutdown,
+            WriteFail::GoAway => Exit::Switch,
+            WriteFail::Lost(e) | WriteFail::Refused(e) => Exit::Lost(e),
+        }
+    }
+}
+
+/// Far enough never to fire, near enough for any `Instant` to hold.
+const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
+
+/// `now + d`, saturated instead of overflowing (durations come from the wire and from
+/// users, and are never trusted to fit).
+pub(crate) fn deadline_after(d: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(d.min(FAR_FUTURE))
+        .unwrap_or_else(|| now + Duration::from_secs(86_400))
+}
+
 pub(crate) struct SessionTask {
     pub(crate) dialer: Dialer,
     /// Boxed: a queue's blocks are sized by its item, and a box is 8 bytes.
     pub(crate) app_rx: mpsc::Receiver<Box<ClientMessage>>,
-    pub(crate) tool_rx: mpsc::UnboundedReceiver<Box<FunctionResponse>>,
+    pub(crate) outbox: Arc<Outbox>,
     pub(crate) shutdown: CancellationToken,
     pub(crate) lane: ToolLane,
     pub(crate) events: Arc<EventQueue>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) reconnect: ReconnectPolicy,
     pub(crate) goaway_margin: Duration,
+    /// The longest any write may take.
+    pub(crate) write_bound: Duration,
     pub(crate) state: ControlState,
     /// Messages taken from a queue whose write failed: written first on the next link.
     pub(crate) pending: VecDeque<ClientMessage>,
     /// Sent but not yet consumed (Vertex transparent resumption only).
     pub(crate) replay: Replay,
+    /// Failed dials and connections that died young, in a row.
+    pub(crate) failures: u32,
 }
 
 impl SessionTask {
@@ -61,13 +113,40 @@ impl SessionTask {
             "live_session",
             session_id = link.session_id.as_deref().unwrap_or("")
         );
-        tokio::spawn(self.run(link).instrument(span))
+        let (events, lane, outbox, metrics) = (
+            self.events.clone(),
+            self.lane.clone(),
+            self.outbox.clone(),
+            self.metrics.clone(),
+        );
+        tokio::spawn(
+            async move {
+                let Err(panic) = AssertUnwindSafe(self.run(link)).catch_unwind().await else {
+                    return;
+                };
+                // The backstop: whatever panicked, the tools stop and the application
+                // hears that the session is over.
+                let error = Error::Panicked(panic_message(&panic));
+                tracing::error!(%error, "session task panicked");
+                lane.shutdown().await;
+                report_undelivered(outbox.close(), &events, &metrics);
+                events.push(LiveEvent::Closed {
+                    close: None,
+                    error: Some(error.to_string()),
+                });
+            }
+            .instrument(span),
+        )
     }
 
     async fn run(mut self, mut link: Link) {
         let (close, error) = loop {
+            let up_since = Instant::now();
             let exit = self.serve(&mut link).await;
-            let after_goaway = match exit {
+            // A connection that died young counts as a failure, one that stayed up resets
+            // the count: a server that closes right after setup cannot cause a storm.
+            let young = up_since.elapsed() < self.reconnect.healthy_after;
+            let (after_goaway, cause) = match exit {
                 // The cold paths (close, redial, finish) are boxed so that the session
                 // task's future, which lives as long as the session, stays small.
                 Exit::Shutdown => {
@@ -77,24 +156,26 @@ impl SessionTask {
                 Exit::Switch => {
                     tracing::info!("goAway: switching connection");
                     Box::pin(link.close()).await;
-                    true
+                    self.failures = if young { self.failures + 1 } else { 0 };
+                    (true, None)
                 }
-                Exit::Lost(e) if !e.is_fatal() && self.reconnect.max_attempts > 0 => {
-                    tracing::warn!(error = %e, "connection lost; reconnecting");
+                Exit::Lost(e) if e.is_retryable() && self.reconnect.max_attempts > 0 => {
+                    tracing::warn!(error = %e, young, "connection lost; reconnecting");
                     self.events.push(LiveEvent::Reconnecting {
                         error: e.to_string(),
                     });
                     // Let go of the dead socket first: the server refuses to resume a
                     // session whose previous connection it still sees open.
                     drop(link);
-                    false
+                    self.failures = if young { self.failures + 1 } else { 1 };
+                    (false, Some(e))
                 }
                 Exit::Lost(e) => {
                     tracing::warn!(error = %e, "session ended by error");
                     break (e.close().cloned(), Some(e));
                 }
             };
-            match Box::pin(self.redial(after_goaway)).await {
+            match Box::pin(self.redial(after_goaway, cause)).await {
                 Ok(next) => link = next,
                 Err(None) => break (None, None),
                 Err(Some(e)) => break (e.close().cloned(), Some(e)),
@@ -107,21 +188,33 @@ impl SessionTask {
     /// the final `Closed` event.
     async fn finish(mut self, close: Option<CloseInfo>, error: Option<Error>) {
         self.lane.shutdown().await;
-        self.tool_rx.close();
-        self.drop_queued_responses();
+        let mut lost = self.take_pending_responses();
+        lost.extend(self.outbox.close());
+        report_undelivered(lost, &self.events, &self.metrics);
         self.events.push(LiveEvent::Closed {
             close,
             error: error.map(|e| e.to_string()),
         });
     }
 
-    /// Re-dials until it works, the policy gives up (`Err(Some)`), or the session is shut
-    /// down (`Err(None)`).
-    async fn redial(&mut self, after_goaway: bool) -> Result<Link, Option<Error>> {
-        let attempts = self.reconnect.max_attempts.max(1);
-        let mut last = None;
-        for attempt in 0..attempts {
-            let delay = self.reconnect.delay(attempt);
+    /// Re-dials until it works, the budget is spent (`Err(Some)`), or the session is shut
+    /// down (`Err(None)`). `cause` is why the last connection ended, if it failed.
+    async fn redial(
+        &mut self,
+        after_goaway: bool,
+        cause: Option<Error>,
+    ) -> Result<Link, Option<Error>> {
+        let mut last = cause;
+        loop {
+            if self.failures > self.reconnect.max_attempts {
+                let last = last.unwrap_or(Error::SessionEnded);
+                tracing::warn!(failures = self.failures, error = %last, "reconnect budget spent");
+                return Err(Some(Error::ReconnectBudgetSpent {
+                    attempts: self.failures,
+                    last: Box::new(last),
+                }));
+            }
+            let delay = self.reconnect.delay(self.failures);
             tokio::select! {
                 _ = self.shutdown.cancelled() => return Err(None),
                 _ = tokio::time::sleep(delay) => {}
@@ -136,8 +229,12 @@ impl SessionTask {
                     self.on_reconnected(handle.is_some());
                     return Ok(link);
                 }
-                Err(e) if handle.is_some() && e.close().is_some_and(|c| c.code == 1008) => {
-                    // The handle is stale: the conversation is gone; start afresh.
+                Err(e)
+                    if handle.is_some()
+                        && e.close().is_some_and(|c| c.code == CLOSE_POLICY_VIOLATION) =>
+                {
+                    // The handle is stale: the conversation is gone; start afresh (a fresh
+                    // dial that is refused too is fatal, so this cannot loop).
                     tracing::warn!(error = %e, "resumption refused; starting a new session");
                     self.state.handle = None;
                     last = Some(e);
@@ -148,12 +245,12 @@ impl SessionTask {
                     return Err(Some(e));
                 }
                 Err(e) => {
-                    tracing::warn!(attempt, error = %e, after_goaway, "reconnect failed");
+                    tracing::warn!(failures = self.failures, error = %e, after_goaway, "reconnect failed");
+                    self.failures += 1;
                     last = Some(e);
                 }
             }
         }
-        Err(last)
     }
 
     fn on_reconnected(&mut self, resumed: bool) {
@@ -168,40 +265,156 @@ impl SessionTask {
             // A fresh session knows none of the old calls: stop them and drop their
             // responses (reported), rather than answer ids the server never issued.
             self.lane.cancel_all_session_ended();
-            self.drop_queued_responses();
+            let mut lost = self.take_pending_responses();
+            lost.extend(self.outbox.drain());
+            report_undelivered(lost, &self.events, &self.metrics);
         }
         self.state.generating = false;
         self.events.push(LiveEvent::Reconnected { resumed });
     }
 
-    /// Takes every tool response still queued (failed writes and the lane's queue) and
-    /// reports each as undelivered: none is dropped silently.
-    fn drop_queued_responses(&mut self) {
-        let mut lost = Vec::new();
+    /// Takes the tool responses out of the messages waiting for a connection.
+    fn take_pending_responses(&mut self) -> Vec<Outgoing> {
+        let mut taken = Vec::new();
         self.pending.retain(|m| match m {
             ClientMessage::ToolResponse(r) => {
-                lost.extend(r.function_responses.iter().cloned());
+                taken.extend(r.function_responses.iter().map(|r| Outgoing {
+                    call_id: r.id.clone().unwrap_or_default(),
+                    response: r.clone(),
+                }));
                 false
             }
             _ => true,
         });
-        while let Ok(r) = self.tool_rx.try_recv() {
-            lost.push(*r);
-        }
-        for r in lost {
-            Metrics::inc(&self.metrics.undelivered_results);
-            self.events.push(LiveEvent::ToolResultUndelivered {
-                call_id: r.id.unwrap_or_default(),
-                name: r.name,
-            });
+        taken
+    }
+
+    /// Runs `write` (a write on `link`) within the write bound, with shutdown and the
+    /// goAway deadline live while it is pending. A write cut short leaves the link broken.
+    async fn bounded(
+        &self,
+        link_broken: &mut bool,
+        write: impl Future<Output = genai_wire::Result<()>>,
+        goaway: Option<Instant>,
+    ) -> Result<(), WriteFail> {
+        let stalled = deadline_after(self.write_bound);
+        let (deadline, at_goaway) = match goaway {
+            Some(g) if g < stalled => (g, true),
+            _ => (stalled, false),
+        };
+        let result = tokio::select! {
+            biased;
+            r = write => return r.map_err(|e| {
+                let e = Error::from(e);
+                if e.is_refused_locally() { WriteFail::Refused(e) } else { WriteFail::Lost(e) }
+            }),
+            _ = self.shutdown.cancelled() => WriteFail::Shutdown,
+            _ = tokio::time::sleep_until(deadline) => if at_goaway {
+                WriteFail::GoAway
+            } else {
+                tracing::warn!(bound = ?self.write_bound, "write stalled: the peer stopped reading");
+                WriteFail::Lost(Error::WriteStalled(self.write_bound))
+            },
+        };
+        *link_broken = true;
+        Err(result)
+    }
+
+    /// Encodes and writes one message (bounded), and records it for replay.
+    async fn write(
+        &mut self,
+        link: &mut Link,
+        message: &ClientMessage,
+        goaway: Option<Instant>,
+    ) -> Result<(), WriteFail> {
+        let text = link.encode(message).map_err(WriteFail::Refused)?;
+        let Link { writer, broken, .. } = link;
+        self.bounded(broken, writer.send_text(text), goaway).await?;
+        self.replay.sent(message);
+        Ok(())
+    }
+
+    /// Writes a message; on a failure that ends the connection, keeps it (first in line)
+    /// for the next one. A message refused locally is reported, and a refused tool
+    /// response is replaced by a small error response on the same call.
+    async fn deliver(
+        &mut self,
+        link: &mut Link,
+        message: ClientMessage,
+        goaway: Option<Instant>,
+    ) -> Result<(), Exit> {
+        let mut message = message;
+        loop {
+            match self.write(link, &message, goaway).await {
+                Ok(()) => return Ok(()),
+                Err(WriteFail::Refused(e)) => match self.refused(message, e) {
+                    Some(replacement) => message = replacement,
+                    None => return Ok(()),
+                },
+                Err(fail) => {
+                    self.pending.push_front(message);
+                    return Err(fail.into());
+                }
+            }
         }
     }
 
-    /// Writes one message on the link and records it for replay.
-    async fn write(&mut self, link: &mut Link, message: &ClientMessage) -> Result<(), Error> {
-        link.send(message).await?;
-        self.replay.sent(message);
-        Ok(())
+    /// A message this client will not send. Returns what to send instead, if anything.
+    fn refused(&mut self, message: ClientMessage, error: Error) -> Option<ClientMessage> {
+        tracing::warn!(%error, "message refused locally");
+        let ClientMessage::ToolResponse(t) = message else {
+            self.events.push(LiveEvent::Error(error.to_string()));
+            return None;
+        };
+        let mut replacements = Vec::new();
+        for r in t.function_responses {
+            let call_id = r.id.clone().unwrap_or_default();
+            if r.will_continue == Some(true) {
+                // An ack or progress: the final response still follows.
+                self.events.push(LiveEvent::Error(format!(
+                    "interim response for call {call_id} (`{}`) not sent: {error}",
+                    r.name
+                )));
+                continue;
+            }
+            Metrics::inc(&self.metrics.responses_refused);
+            let already_replaced = r.response.get("refusedLocally").is_some();
+            self.events.push(LiveEvent::ToolFailed {
+                call_id: call_id.clone(),
+                name: r.name.clone(),
+                error: format!("the response could not be sent: {error}"),
+            });
+            if already_replaced {
+                // The small replacement was refused too (e.g. no id where one is needed):
+                // nothing can be sent for this call.
+                report_undelivered(
+                    vec![Outgoing {
+                        call_id,
+                        response: r,
+                    }],
+                    &self.events,
+                    &self.metrics,
+                );
+                continue;
+            }
+            replacements.push(FunctionResponse {
+                id: r.id,
+                name: r.name,
+                response: json!({
+                    "status": "error",
+                    "error": format!("the tool's response could not be delivered: {error}"),
+                    "refusedLocally": true,
+                }),
+                scheduling: r.scheduling,
+                will_continue: r.will_continue,
+                ..Default::default()
+            });
+        }
+        (!replacements.is_empty()).then(|| {
+            ClientMessage::ToolResponse(ToolResponse {
+                function_responses: replacements,
+            })
+        })
     }
 
     /// Runs one connection until it ends.
@@ -209,9 +422,8 @@ impl SessionTask {
         let mut goaway_deadline: Option<Instant> = None;
         loop {
             while let Some(message) = self.pending.pop_front() {
-                if let Err(e) = self.write(link, &message).await {
-                    self.pending.push_front(message);
-                    return Exit::Lost(e);
+                if let Err(exit) = self.deliver(link, message, goaway_deadline).await {
+                    return exit;
                 }
             }
             let goaway = async {
@@ -223,18 +435,17 @@ impl SessionTask {
             tokio::select! {
                 biased;
                 _ = self.shutdown.cancelled() => return Exit::Shutdown,
-                Some(response) = self.tool_rx.recv() => {
-                    let message = ClientMessage::ToolResponse(ToolResponse { function_responses: vec![*response] });
-                    if let Err(e) = self.write(link, &message).await {
-                        self.pending.push_back(message);
-                        return Exit::Lost(e);
+                item = self.outbox.pop() => {
+                    let message = ClientMessage::ToolResponse(ToolResponse { function_responses: vec![item.response] });
+                    if let Err(exit) = self.deliver(link, message, goaway_deadline).await {
+                        return exit;
                     }
                 }
                 frame = link.reader.next_frame() => {
                     let frame = match frame {
                         Some(Ok(frame)) => frame,
                         Some(Err(e)) => return Exit::Lost(e.into()),
-                        None => return Exit::Lost(WireError::Closed(CloseInfo { code: 1006, reason: String::new() }).into()),
+                        None => return Exit::Lost(WireError::Closed(CloseInfo { code: CLOSE_ABNORMAL, reason: String::new() }).into()),
                     };
                     let message = match protocol::decode_server(frame.data()) {
                         Ok(m) => m,
@@ -252,7 +463,7 @@ impl SessionTask {
                     match signal {
                         Signal::GoAway(time_left) => {
                             let left = time_left.unwrap_or(Duration::ZERO);
-                            goaway_deadline = Some(Instant::now() + left.saturating_sub(self.goaway_margin));
+                            goaway_deadline = Some(deadline_after(left.saturating_sub(self.goaway_margin)));
                             if !self.state.generating {
                                 return Exit::Switch;
                             }
@@ -265,25 +476,38 @@ impl SessionTask {
                     if let Err(e) = due {
                         return Exit::Lost(e.into());
                     }
-                    if let Err(e) = link.writer.ping().await {
-                        return Exit::Lost(e.into());
+                    let Link { writer, broken, .. } = &mut *link;
+                    if let Err(fail) = self.bounded(broken, writer.ping(), goaway_deadline).await {
+                        return fail.into();
                     }
                 }
                 _ = goaway => return Exit::Switch,
                 message = self.app_rx.recv() => {
                     let Some(message) = message else { return Exit::Shutdown };
-                    let message = *message;
-                    if let Err(e) = self.write(link, &message).await {
-                        if e.is_fatal() {
-                            // Refused locally (backend rules): report, keep the session.
-                            self.events.push(LiveEvent::Error(e.to_string()));
-                            continue;
-                        }
-                        self.pending.push_back(message);
-                        return Exit::Lost(e);
+                    if let Err(exit) = self.deliver(link, *message, goaway_deadline).await {
+                        return exit;
                     }
                 }
             }
         }
+    }
+}
+
+/// Close code of a policy violation (a stale resumption handle, among others).
+const CLOSE_POLICY_VIOLATION: u16 = 1008;
+
+/// Reports each response as undelivered: none is dropped silently.
+fn report_undelivered(lost: Vec<Outgoing>, events: &EventQueue, metrics: &Metrics) {
+    for item in lost {
+        // Interim responses (acks, progress) are superseded by the final one; only a
+        // final that cannot be delivered leaves the model without an answer.
+        if item.response.will_continue == Some(true) {
+            continue;
+        }
+        Metrics::inc(&metrics.undelivered_results);
+        events.push(LiveEvent::ToolResultUndelivered {
+            call_id: item.call_id,
+            name: item.response.name,
+        });
     }
 }

@@ -4,6 +4,9 @@
 //! then the result (or error). A formatter decides what those responses say, so a voice
 //! agent can phrase "still working" and "done" the way its prompt expects.
 
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
 use serde_json::{Value, json};
 
 /// Builds the `response` object of each function response sent for a background call.
@@ -48,6 +51,39 @@ impl ResultFormatter for DefaultResultFormatter {
     }
 }
 
+/// A user formatter that cannot take the session down: a panic in it is logged and the
+/// [`DefaultResultFormatter`]'s response is used instead.
+#[derive(Clone)]
+pub(crate) struct Guarded(pub(crate) Arc<dyn ResultFormatter>);
+
+impl Guarded {
+    fn guard(&self, what: &str, f: impl Fn(&dyn ResultFormatter) -> Value) -> Value {
+        match std::panic::catch_unwind(AssertUnwindSafe(|| f(self.0.as_ref()))) {
+            Ok(v) => v,
+            Err(_) => {
+                tracing::error!(what, "result formatter panicked; using the default format");
+                f(&DefaultResultFormatter)
+            }
+        }
+    }
+
+    pub(crate) fn running(&self, tool: &str, args: &Value) -> Value {
+        self.guard("format_running", |f| f.format_running(tool, args))
+    }
+
+    pub(crate) fn progress(&self, tool: &str, progress: &Value) -> Value {
+        self.guard("format_progress", |f| f.format_progress(tool, progress))
+    }
+
+    pub(crate) fn result(&self, tool: &str, result: Result<&Value, &str>) -> Value {
+        self.guard("format_result", |f| f.format_result(tool, result))
+    }
+
+    pub(crate) fn cancelled(&self, call_id: &str) -> Value {
+        self.guard("format_cancelled", |f| f.format_cancelled(call_id))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,5 +107,30 @@ mod tests {
             f.format_cancelled("fc-1"),
             json!({"status":"cancelled","call_id":"fc-1"})
         );
+    }
+
+    struct Panics;
+    impl ResultFormatter for Panics {
+        fn format_running(&self, _: &str, _: &Value) -> Value {
+            panic!("running")
+        }
+        fn format_result(&self, _: &str, _: Result<&Value, &str>) -> Value {
+            panic!("result")
+        }
+        fn format_cancelled(&self, _: &str) -> Value {
+            panic!("cancelled")
+        }
+    }
+
+    #[test]
+    fn a_panicking_formatter_falls_back_to_the_default() {
+        let g = Guarded(Arc::new(Panics));
+        let d = DefaultResultFormatter;
+        assert_eq!(
+            g.running("t", &json!({})),
+            d.format_running("t", &json!({}))
+        );
+        assert_eq!(g.result("t", Err("e")), d.format_result("t", Err("e")));
+        assert_eq!(g.cancelled("c"), d.format_cancelled("c"));
     }
 }

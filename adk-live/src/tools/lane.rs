@@ -3,9 +3,14 @@
 //!
 //! The session task hands each `toolCall` here and goes back to reading the socket: this
 //! code never awaits a tool. A background call's ack is queued before anything is spawned,
-//! so it leaves ahead of every other response of the same message. Responses go on an
-//! unbounded queue that the session task drains before any application send: tool results
-//! never wait behind audio and are never dropped.
+//! so it leaves ahead of every other response of the same message. Responses go on the
+//! [`Outbox`], which the session task drains before any application send: tool results
+//! never wait behind audio and are never dropped silently, and progress is coalesced so a
+//! slow socket cannot make the queue grow without bound.
+//!
+//! User code runs here (tools, formatters) and never takes the session down: a panic in
+//! `Tool::call` (before or while its future runs) becomes an error response to the model,
+//! a panic in a formatter falls back to the default format.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -16,14 +21,14 @@ use futures::FutureExt;
 use genai_wire::Backend;
 use genai_wire::protocol::{FunctionCall, FunctionResponse, FunctionResponseScheduling, ToolCall};
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::context::ToolContext;
 use super::dispatcher::{Registered, ToolDispatcher};
-use super::formatter::{DefaultResultFormatter, ResultFormatter};
+use super::formatter::{DefaultResultFormatter, Guarded};
 use super::mode::{DuplicatePolicy, ToolExecutionMode};
+use super::outbox::{Outbox, Queued};
 use super::tracker::BackgroundToolTracker;
 use crate::event::{CancelReason, EventQueue, LiveEvent};
 use crate::metrics::Metrics;
@@ -36,7 +41,7 @@ pub(crate) struct ToolLane {
     dispatcher: Arc<ToolDispatcher>,
     tracker: BackgroundToolTracker,
     backend: Backend,
-    responses: mpsc::UnboundedSender<Box<FunctionResponse>>,
+    outbox: Arc<Outbox>,
     events: Arc<EventQueue>,
     metrics: Arc<Metrics>,
 }
@@ -47,7 +52,7 @@ struct Plan {
     id: String,
     wire_id: Option<String>,
     name: String,
-    background: Option<(Arc<dyn ResultFormatter>, FunctionResponseScheduling)>,
+    background: Option<(Guarded, FunctionResponseScheduling)>,
 }
 
 impl ToolLane {
@@ -55,7 +60,7 @@ impl ToolLane {
         dispatcher: Arc<ToolDispatcher>,
         tracker: BackgroundToolTracker,
         backend: Backend,
-        responses: mpsc::UnboundedSender<Box<FunctionResponse>>,
+        outbox: Arc<Outbox>,
         events: Arc<EventQueue>,
         metrics: Arc<Metrics>,
     ) -> Self {
@@ -63,7 +68,7 @@ impl ToolLane {
             dispatcher,
             tracker,
             backend,
-            responses,
+            outbox,
             events,
             metrics,
         }
@@ -76,13 +81,13 @@ impl ToolLane {
         }
     }
 
-    fn formatter_of(&self, name: &str) -> Arc<dyn ResultFormatter> {
-        match self.dispatcher.get(name).map(|r| &r.options.mode) {
+    fn formatter_of(&self, name: &str) -> Guarded {
+        Guarded(match self.dispatcher.get(name).map(|r| &r.options.mode) {
             Some(ToolExecutionMode::Background {
                 formatter: Some(f), ..
             }) => f.clone(),
             _ => Arc::new(DefaultResultFormatter),
-        }
+        })
     }
 
     fn start(&self, fc: FunctionCall) {
@@ -148,7 +153,7 @@ impl ToolLane {
             // The ack: at once, before the call is even spawned. Vertex refuses
             // `willContinue`, so there a background call gets its one final response only.
             if self.backend == Backend::DeveloperApi {
-                self.send_interim(&plan, formatter.format_running(&plan.name, &fc.args));
+                self.send_interim(&plan, formatter.running(&plan.name, &fc.args));
                 Metrics::inc(&self.metrics.tool_acks);
                 self.events.push(LiveEvent::ToolAcked {
                     call_id: plan.id.clone(),
@@ -165,16 +170,20 @@ impl ToolLane {
         for c in self.tracker.cancel(&[running.to_owned()]) {
             Metrics::inc(&self.metrics.cancellations);
             let formatter = self.formatter_of(&c.name);
-            let payload = formatter.format_cancelled(&c.call_id);
-            self.send(FunctionResponse {
-                id: Some(c.call_id.clone()).filter(|id| !id.starts_with("local-")),
-                name: c.name.clone(),
-                response: payload.clone(),
-                scheduling: Some(FunctionResponseScheduling::Silent),
-                will_continue: (self.backend == Backend::DeveloperApi && plan.background.is_some())
+            let payload = formatter.cancelled(&c.call_id);
+            self.send(
+                &c.call_id,
+                FunctionResponse {
+                    id: Some(c.call_id.clone()).filter(|id| !id.starts_with("local-")),
+                    name: c.name.clone(),
+                    response: payload.clone(),
+                    scheduling: Some(FunctionResponseScheduling::Silent),
+                    will_continue: (self.backend == Backend::DeveloperApi
+                        && plan.background.is_some())
                     .then_some(false),
-                ..Default::default()
-            });
+                    ..Default::default()
+                },
+            );
             self.events.push(LiveEvent::ToolCancelled {
                 call_id: c.call_id,
                 name: c.name,
@@ -198,10 +207,18 @@ impl ToolLane {
         let name = plan.name.clone();
         let task = async move {
             let started = Instant::now();
-            let call = AssertUnwindSafe(registered.tool.call(args, ctx)).catch_unwind();
-            let outcome = match timeout {
-                Some(limit) => tokio::time::timeout(limit, call).await.ok(),
-                None => Some(call.await),
+            // `Tool::call` is user code that may panic before it returns its future.
+            let outcome = match std::panic::catch_unwind(AssertUnwindSafe(|| {
+                registered.tool.call(args, ctx)
+            })) {
+                Err(panic) => Some(Err(panic)),
+                Ok(future) => {
+                    let call = AssertUnwindSafe(future).catch_unwind();
+                    match timeout {
+                        Some(limit) => tokio::time::timeout(limit, call).await.ok(),
+                        None => Some(call.await),
+                    }
+                }
             };
             let outcome = match outcome {
                 None => Err(format!("timed out after {:?}", timeout.unwrap_or_default())),
@@ -242,8 +259,19 @@ impl ToolLane {
         }
         if let Some((formatter, _)) = &plan.background {
             if self.backend == Backend::DeveloperApi {
-                self.send_interim(plan, formatter.format_progress(&plan.name, &value));
-                Metrics::inc(&self.metrics.tool_progress);
+                let response = FunctionResponse {
+                    id: plan.wire_id.clone(),
+                    name: plan.name.clone(),
+                    response: formatter.progress(&plan.name, &value),
+                    scheduling: Some(FunctionResponseScheduling::Silent),
+                    will_continue: Some(true),
+                    ..Default::default()
+                };
+                match self.outbox.push_progress(&plan.id, response) {
+                    Queued::New => Metrics::inc(&self.metrics.tool_progress),
+                    Queued::Coalesced => Metrics::inc(&self.metrics.progress_coalesced),
+                    Queued::Closed => {}
+                }
             }
         }
         self.events.push(LiveEvent::ToolProgress {
@@ -257,14 +285,17 @@ impl ToolLane {
     /// An interim response on the call's id (ack or progress, Developer API only): the
     /// call stays open (`willContinue: true`) and nothing is voiced (`SILENT`).
     fn send_interim(&self, plan: &Plan, response: Value) {
-        self.send(FunctionResponse {
-            id: plan.wire_id.clone(),
-            name: plan.name.clone(),
-            response,
-            scheduling: Some(FunctionResponseScheduling::Silent),
-            will_continue: Some(true),
-            ..Default::default()
-        });
+        self.send(
+            &plan.id,
+            FunctionResponse {
+                id: plan.wire_id.clone(),
+                name: plan.name.clone(),
+                response,
+                scheduling: Some(FunctionResponseScheduling::Silent),
+                will_continue: Some(true),
+                ..Default::default()
+            },
+        );
     }
 
     fn send_final(&self, plan: &Plan, outcome: Result<Value, String>) {
@@ -272,8 +303,7 @@ impl ToolLane {
             Some((formatter, scheduling)) => FunctionResponse {
                 id: plan.wire_id.clone(),
                 name: plan.name.clone(),
-                response: formatter
-                    .format_result(&plan.name, outcome.as_ref().map_err(String::as_str)),
+                response: formatter.result(&plan.name, outcome.as_ref().map_err(String::as_str)),
                 scheduling: Some(*scheduling),
                 will_continue: (self.backend == Backend::DeveloperApi).then_some(false),
                 ..Default::default()
@@ -289,15 +319,15 @@ impl ToolLane {
             },
         };
         Metrics::inc(&self.metrics.tool_results);
-        self.send(response);
+        self.send(&plan.id, response);
     }
 
-    fn send(&self, response: FunctionResponse) {
-        if let Err(mpsc::error::SendError(r)) = self.responses.send(Box::new(response)) {
+    fn send(&self, call_id: &str, response: FunctionResponse) {
+        if let Err(lost) = self.outbox.push(call_id, response) {
             Metrics::inc(&self.metrics.undelivered_results);
             self.events.push(LiveEvent::ToolResultUndelivered {
-                call_id: r.id.unwrap_or_default(),
-                name: r.name,
+                call_id: lost.call_id,
+                name: lost.response.name,
             });
         }
     }
@@ -311,7 +341,7 @@ impl ToolLane {
         for c in self.tracker.cancel(ids) {
             tracing::info!(call_id = %c.call_id, tool = %c.name, ?reason, "tool call cancelled");
             Metrics::inc(&self.metrics.cancellations);
-            let payload = self.formatter_of(&c.name).format_cancelled(&c.call_id);
+            let payload = self.formatter_of(&c.name).cancelled(&c.call_id);
             self.events.push(LiveEvent::ToolCancelled {
                 call_id: c.call_id,
                 name: c.name,
@@ -333,7 +363,7 @@ impl ToolLane {
     }
 }
 
-fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+pub(crate) fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
     panic
         .downcast_ref::<&str>()
         .map(|s| (*s).to_owned())

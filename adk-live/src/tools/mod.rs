@@ -1,7 +1,7 @@
 //! The tool lane: tools, how they run, and the tracker of calls in flight.
 //!
 //! One `toolCall` travels: session task (decodes it) → [`lane`] (acks background calls at
-//! once, spawns every call through the [`BackgroundToolTracker`]) → the response queue →
+//! once, spawns every call through the [`BackgroundToolTracker`]) → the outbox →
 //! the same session task writes it to the socket.
 
 mod context;
@@ -9,6 +9,7 @@ mod dispatcher;
 mod formatter;
 pub(crate) mod lane;
 mod mode;
+pub(crate) mod outbox;
 pub mod schema;
 mod tool;
 mod tracker;

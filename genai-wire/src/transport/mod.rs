@@ -53,7 +53,8 @@ pub struct TransportConfig {
     /// ~120 KiB per idle session).
     pub read_buffer_size: usize,
     /// Largest incoming message (default 16 MiB); larger fails with
-    /// [`Error::FrameTooLarge`]. Outgoing messages are checked against it too.
+    /// [`Error::FrameTooLarge`]. Outgoing messages are checked against it too
+    /// ([`Error::TooLargeToSend`], refused locally: nothing is written).
     pub max_message_size: usize,
     /// Largest incoming frame (default 16 MiB).
     pub max_frame_size: usize,
@@ -350,7 +351,7 @@ impl WireWriter {
 
     fn check_size(&self, size: usize) -> Result<()> {
         if size > self.max_message_size {
-            return Err(Error::FrameTooLarge {
+            return Err(Error::TooLargeToSend {
                 size,
                 limit: self.max_message_size,
             });
@@ -501,10 +502,10 @@ fn map_ws_error(e: tungstenite::Error) -> Error {
             match status.as_u16() {
                 401 | 403 => Error::Auth(msg),
                 400 | 404 => Error::Endpoint(msg),
-                _ => Error::WebSocket(W::Http(resp)),
+                _ => Error::WebSocket(msg),
             }
         }
-        e => Error::WebSocket(e),
+        e => Error::WebSocket(e.to_string()),
     }
 }
 

@@ -129,7 +129,7 @@ async fn oversized_frames_are_typed_errors() {
     let err = w.send_text("y".repeat(2000)).await.unwrap_err();
     assert!(matches!(
         err,
-        Error::FrameTooLarge {
+        Error::TooLargeToSend {
             size: 2000,
             limit: 1024
         }
