@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use emulator_support::*;
 use futures::{SinkExt, StreamExt};
 use genai_wire::Backend;
-use genai_wire::emulator::{CloseBy, Emulator, EmulatorHandle, Scenario, ViolationKind, kind};
+use genai_wire::emulator::{
+    CloseBy, Emulator, EmulatorHandle, ResumptionMode, Scenario, ViolationKind, kind,
+};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -89,9 +91,17 @@ async fn go_away_on_demand_and_from_a_scenario() {
     assert_eq!(recv(&mut ws).await.close().0, 1000);
 }
 
+/// `ResumptionMode::Latest` (an explicit opt-in, not the real server): any handle
+/// resumes the latest state, so a call issued after the handle is still open on the new
+/// socket. The checkpoint truth is in `emulator_checkpoint.rs`.
 #[tokio::test]
-async fn resumption_continues_an_open_call_on_a_new_socket() {
-    let emu = nb_emulator().await;
+async fn latest_mode_resumption_continues_an_open_call_on_a_new_socket() {
+    let emu = Emulator::builder()
+        .scenario(Scenario::from_json(NB).unwrap())
+        .resumption_mode(ResumptionMode::Latest)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
     let mut ws = connect(&emu.ws_url()).await;
     send(&mut ws, resumable_setup(None)).await;
     assert!(has(recv(&mut ws).await.json(), "setupComplete"));

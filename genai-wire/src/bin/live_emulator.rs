@@ -3,6 +3,7 @@
 //! ```text
 //! cargo run -p genai-wire --bin live-emulator -- --port 9000 [--tls] [--scenario FILE]
 //!     [--backend dev|vertex] [--api-key K] [--cert-out FILE] [--transcript-out FILE]
+//!     [--resumption-mode checkpoint|latest] [--handle-lag-ms MS] [--checkpoints-kept N]
 //! ```
 //!
 //! The first line on stdout is one JSON object describing the listener, so scripts can
@@ -21,7 +22,9 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use genai_wire::Backend;
-use genai_wire::emulator::{Emulator, RecordMode, Scenario};
+use genai_wire::emulator::{
+    DEFAULT_CHECKPOINTS_KEPT, DEFAULT_HANDLE_LAG, Emulator, RecordMode, ResumptionMode, Scenario,
+};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum BackendArg {
@@ -29,6 +32,15 @@ enum BackendArg {
     Dev,
     /// Vertex AI.
     Vertex,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ResumptionArg {
+    /// A handle resumes the conversation as it was when the handle was issued (as the
+    /// real server does).
+    Checkpoint,
+    /// Any handle resumes the latest state, open calls included (not the real server).
+    Latest,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -81,6 +93,15 @@ struct Args {
     /// Close with 1008 on a function response for an unknown/closed/cancelled call.
     #[arg(long)]
     strict_tool_responses: bool,
+    /// What a resumption handle resumes.
+    #[arg(long, value_enum, default_value = "checkpoint")]
+    resumption_mode: ResumptionArg,
+    /// Milliseconds between the turn boundary and the fresh resumable handle.
+    #[arg(long, default_value_t = DEFAULT_HANDLE_LAG.as_millis() as u64)]
+    handle_lag_ms: u64,
+    /// Checkpoints (newest handles) kept per session; older handles get 1008.
+    #[arg(long, default_value_t = DEFAULT_CHECKPOINTS_KEPT)]
+    checkpoints_kept: usize,
     /// Extra path served as Vertex (SDK proxy mode).
     #[arg(long)]
     vertex_proxy_path: Option<String>,
@@ -122,6 +143,12 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             RecordArg::Off => RecordMode::Off,
         })
         .strict_tool_responses(args.strict_tool_responses)
+        .resumption_mode(match args.resumption_mode {
+            ResumptionArg::Checkpoint => ResumptionMode::Checkpoint,
+            ResumptionArg::Latest => ResumptionMode::Latest,
+        })
+        .handle_lag(Duration::from_millis(args.handle_lag_ms))
+        .checkpoints_kept(args.checkpoints_kept)
         .connection_lifetime((args.lifetime > 0.0).then(|| Duration::from_secs_f64(args.lifetime)))
         .goaway_lead(Duration::from_secs_f64(args.goaway_lead.max(0.0)));
     for k in args.api_keys {

@@ -62,6 +62,12 @@ impl Control {
         self.with(id, |s| s.stall_pongs(duration))
     }
 
+    /// Stops reading the session's socket for good (see
+    /// [`SessionHandle::stop_reading`]).
+    pub fn stop_reading(&self, id: &SessionId) -> bool {
+        self.with(id, SessionHandle::stop_reading)
+    }
+
     /// Sends `goAway` now and closes when `time_left` runs out.
     pub fn go_away(&self, id: &SessionId, time_left: Duration) -> bool {
         self.with(id, |s| s.go_away(time_left))
@@ -79,5 +85,10 @@ impl Control {
     /// Sends a message verbatim (binary frame).
     pub fn inject(&self, id: &SessionId, message: &str) -> bool {
         self.with(id, |s| s.inject(message))
+    }
+
+    /// Sends arbitrary bytes verbatim (binary frame; any size, JSON or not).
+    pub fn inject_bytes(&self, id: &SessionId, bytes: &[u8]) -> bool {
+        self.with(id, |s| s.inject_bytes(bytes))
     }
 }

@@ -21,6 +21,17 @@
 //!   any `realtimeInput.text`/`clientContent`) during an open model turn first cancels
 //!   that turn's open calls (`toolCallCancellation`), then sends `interrupted` and
 //!   `turnComplete`. The script resumes at its next `waitUserTurn`.
+//! * A user text naming a call the emulator issued is that call's result delivered as
+//!   conversation: voiced from the `toolResult` template once the model is idle (context
+//!   only for a `clientContent` left without `turnComplete`), not a turn for the script.
+//! * A function response for an unknown, closed or cancelled id reaches nothing: the
+//!   model does not hear it and generates nothing (pipecat-ai/pipecat PR #5497: a
+//!   resumed session ignores a response for a call it did not issue). The engine notes
+//!   every issued call, accepted response and ignored response for the session's ledger.
+//! * Resumption updates: `resumable: false` when a model turn opens and when a turn
+//!   ends with a call still open; a fresh handle (`resumable: true`) once nothing is
+//!   open, `handle_lag` after the turn boundary, carrying a snapshot of the conversation
+//!   in checkpoint mode (see `resume`).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -30,7 +41,9 @@ use serde_json::{Map, Value};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Bytes;
 
+use super::ledger::{IgnoreReason, Note};
 use super::record::{ViolationKind, classify, kind};
+use super::resume::DEFAULT_HANDLE_LAG;
 use super::scenario::{CallSpec, Compiled, Cond, Op};
 use super::tools::{Behavior, Calls, ResponseError, Rng, Scheduling};
 use super::validate::get;
@@ -47,7 +60,11 @@ pub enum Out {
     ResumptionUpdate {
         /// Whether the session can be resumed right now.
         resumable: bool,
+        /// In checkpoint mode, the conversation the new handle resumes.
+        snapshot: Option<Box<Engine>>,
     },
+    /// Enter this in the session's ledger.
+    Note(Note),
     /// Send `goAway` and close when the time is up.
     GoAway(Duration),
     /// Close the connection.
@@ -78,6 +95,17 @@ pub enum Event<'a> {
         text: String,
         /// `turnComplete`.
         turn_complete: bool,
+    },
+    /// A user text (`clientContent` or `realtimeInput.text`) that names calls this
+    /// emulator issued: their results, delivered as conversation.
+    ConversationResult {
+        /// The named calls' function names.
+        names: Vec<String>,
+        /// The text.
+        text: &'a str,
+        /// Ask for a reply (`realtimeInput.text`, or `clientContent` with
+        /// `turnComplete`); else context only.
+        reply: bool,
     },
     /// `toolResponse.functionResponses`.
     ToolResponses(&'a [Value]),
@@ -198,7 +226,7 @@ enum Owner {
     Result,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Speaking {
     text: Arc<str>,
     words: usize,
@@ -207,13 +235,13 @@ struct Speaking {
     next_at: Instant,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 enum Act {
     Speaking(Speaking),
     Delay(Instant),
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 enum Synth {
     Speak(Arc<str>, u32),
     EndTurn,
@@ -252,7 +280,15 @@ pub struct Engine {
     last_user_text: String,
     last_turn_had_audio: bool,
     resp_latch: VecDeque<String>,
-    pending_update: bool,
+    // resumption
+    /// The latest time the session gave the engine (events and polls).
+    now: Instant,
+    /// When the next resumable handle is due (the boundary plus `handle_lag`).
+    handle_due: Option<Instant>,
+    /// Delay between the turn boundary and the fresh resumable handle.
+    pub handle_lag: Duration,
+    /// Snapshot the conversation with every resumable handle (checkpoint mode).
+    pub checkpoints: bool,
     // accounting
     context_tokens: u64,
     response_tokens: u64,
@@ -299,7 +335,10 @@ impl Engine {
             last_user_text: String::new(),
             last_turn_had_audio: false,
             resp_latch: VecDeque::new(),
-            pending_update: false,
+            now: Instant::now(),
+            handle_due: None,
+            handle_lag: DEFAULT_HANDLE_LAG,
+            checkpoints: false,
             context_tokens: 0,
             response_tokens: 0,
             strict_tool_responses: false,
@@ -313,9 +352,64 @@ impl Engine {
         &self.calls
     }
 
-    /// Can the session be resumed right now (no model turn, no open call)?
+    /// Can the session be resumed right now without loss: no model turn, no open call
+    /// (an acknowledged NON_BLOCKING call, `willContinue: true`, is still open), no
+    /// result waiting to be voiced?
     pub fn resumable(&self) -> bool {
-        !self.turn_open && !self.calls.any_open()
+        !self.turn_open
+            && !self.calls.any_open()
+            && self.idle_results.is_empty()
+            && self.synthetic.is_empty()
+    }
+
+    /// A copy of the conversation as it is now (a checkpoint), without pending output.
+    pub fn snapshot(&self) -> Box<Engine> {
+        Box::new(Engine {
+            sc: self.sc.clone(),
+            backend: self.backend,
+            session_id: self.session_id.clone(),
+            setup: self.setup.clone(),
+            rng: self.rng.clone(),
+            pc: self.pc,
+            done: self.done,
+            act: self.act.clone(),
+            synthetic: self.synthetic.clone(),
+            turn_open: self.turn_open,
+            spoke: self.spoke,
+            owner: self.owner,
+            turn_no: self.turn_no,
+            idle_results: self.idle_results.clone(),
+            calls: self.calls.clone(),
+            last_call_ids: self.last_call_ids.clone(),
+            audio_chunk_counter: self.audio_chunk_counter,
+            user_speaking: self.user_speaking,
+            last_voiced: self.last_voiced,
+            audio_in_turn: self.audio_in_turn,
+            turn_text: self.turn_text.clone(),
+            user_turn_latch: self.user_turn_latch,
+            last_input: self.last_input,
+            last_user_text: self.last_user_text.clone(),
+            last_turn_had_audio: self.last_turn_had_audio,
+            resp_latch: self.resp_latch.clone(),
+            now: self.now,
+            handle_due: None,
+            handle_lag: self.handle_lag,
+            checkpoints: self.checkpoints,
+            context_tokens: self.context_tokens,
+            response_tokens: self.response_tokens,
+            strict_tool_responses: self.strict_tool_responses,
+            out: Vec::new(),
+        })
+    }
+
+    /// A conversation resumed from this checkpoint: the same history, but fresh
+    /// randomness (new call ids never repeat the abandoned branch's ids) and no
+    /// half-heard user speech.
+    pub fn restored(&self) -> Box<Engine> {
+        let mut e = self.snapshot();
+        e.rng = Rng::new();
+        e.on_detach();
+        e
     }
 
     /// A new connection resumed this conversation with a (possibly different) setup.
@@ -352,6 +446,7 @@ impl Engine {
 
     /// Digests one client message of `msg_kind`.
     pub fn on_event(&mut self, ev: Event<'_>, msg_kind: &'static str, now: Instant) {
+        self.now = self.now.max(now);
         let mut text_for_wait: Option<&str> = None;
         match ev {
             Event::Audio { voiced } => {
@@ -424,9 +519,37 @@ impl Engine {
                 self.check_wait_client(msg_kind, Some(&text));
                 return;
             }
+            Event::ConversationResult { names, text, reply } => {
+                // The model hears the result, whether or not it knows the call
+                // (pipecat-ai/pipecat PR #5497 delivers results this way): like any client
+                // content it interrupts an open turn; then it is voiced from the
+                // scenario's `toolResult` template once the model is idle (a WHEN_IDLE
+                // result), or only added to context when no reply is asked for. It is not
+                // a user turn for the script.
+                self.barge_in();
+                self.context_tokens += 16 * names.len() as u64;
+                if reply {
+                    let summary = clip(text, 60);
+                    for name in names {
+                        let spoken = self
+                            .sc
+                            .tool_result
+                            .text
+                            .replace("{name}", &name)
+                            .replace("{response}", summary);
+                        self.idle_results.push_back(spoken.into());
+                    }
+                }
+                return;
+            }
             Event::ToolResponses(list) => {
+                let mut accepted = false;
                 for fr in list {
-                    self.tool_response(fr, now);
+                    accepted |= self.tool_response(fr);
+                }
+                if !accepted {
+                    // Nothing reached the model: not even a `waitClient` step sees it.
+                    return;
                 }
             }
             Event::ContextUpdate(cu) => {
@@ -521,82 +644,65 @@ impl Engine {
         }
     }
 
-    fn tool_response(&mut self, fr: &Value, now: Instant) {
-        let _ = now;
-        let Some(fr) = fr.as_object() else { return };
+    /// Applies one function response; returns whether it reached a call.
+    fn tool_response(&mut self, fr: &Value) -> bool {
+        let Some(fr) = fr.as_object() else {
+            return false;
+        };
         let id = get(fr, "id").and_then(Value::as_str);
         let name = get(fr, "name").and_then(Value::as_str);
         let will_continue = get(fr, "willContinue")
             .and_then(Value::as_bool)
             .unwrap_or(false);
-        let scheduling = get(fr, "scheduling").map_or(Scheduling::WhenIdle, Scheduling::from_wire);
-        if id.is_none_or(str::is_empty) && self.backend == Backend::DeveloperApi {
-            self.violation(
+        let sent_scheduling = get(fr, "scheduling").map(Scheduling::from_wire);
+        let scheduling = sent_scheduling.unwrap_or(Scheduling::WhenIdle);
+        let result = if id.is_none_or(str::is_empty) && self.backend == Backend::DeveloperApi {
+            Err((
+                IgnoreReason::NoMatch,
                 ViolationKind::MissingCallId,
-                format!("function response without an id (name {name:?}); the Developer API requires one"),
-            );
-            return;
-        }
-        match self.calls.respond(id, name, will_continue) {
-            Ok(call) => {
-                self.resp_latch.push_back(call.name.clone());
-                let summary = summarize(get(fr, "response"));
-                let text: Arc<str> = self
-                    .sc
-                    .tool_result
-                    .text
-                    .replace("{name}", &call.name)
-                    .replace("{response}", &summary)
-                    .into();
-                self.context_tokens += 16;
-                match (call.behavior, scheduling) {
-                    (Behavior::Blocking, _) if call.responses == 1 => {
-                        if self.turn_open && self.owner == Owner::Scenario {
-                            self.synthetic
-                                .push_back(Synth::Speak(text, self.sc.tool_result.ms));
-                        } else {
-                            self.idle_results.push_back(text);
-                        }
-                    }
-                    (Behavior::Blocking, _) | (_, Scheduling::WhenIdle) => {
-                        self.idle_results.push_back(text)
-                    }
-                    (Behavior::NonBlocking, Scheduling::Silent) => {}
-                    (Behavior::NonBlocking, Scheduling::Interrupt) => {
-                        if self.turn_open {
-                            self.interrupt(false);
-                        }
-                        self.start_result_turn(text);
-                    }
-                }
-                if !self.turn_open && !self.calls.any_open() {
-                    // Announced from `poll`, unless a result turn starts first.
-                    self.pending_update = true;
-                }
-            }
-            Err(e) => {
-                let (kind, detail) = match e {
+                format!(
+                    "function response without an id (name {name:?}); the Developer API requires one"
+                ),
+            ))
+        } else {
+            self.calls
+                .respond(id, name, will_continue)
+                .map_err(|e| match e {
                     ResponseError::UnknownId(id) => (
+                        IgnoreReason::UnknownId,
                         ViolationKind::UnknownCallId,
                         format!("function response for unknown call id {id:?}"),
                     ),
                     ResponseError::AlreadyClosed(id) => (
+                        IgnoreReason::Closed,
                         ViolationKind::ClosedCallId,
                         format!(
                             "function response for call {id:?}, already closed (willContinue was false)"
                         ),
                     ),
                     ResponseError::Cancelled(id) => (
+                        IgnoreReason::Cancelled,
                         ViolationKind::CancelledCallId,
                         format!("function response for call {id:?}, which the server cancelled"),
                     ),
                     ResponseError::NoMatch(name) => (
+                        IgnoreReason::NoMatch,
                         ViolationKind::MissingCallId,
                         format!(
                             "function response without an id matches no open call (name {name:?})"
                         ),
                     ),
-                };
+                })
+        };
+        let call = match result {
+            Ok(call) => call,
+            Err((reason, kind, detail)) => {
+                // Ignored: the model never hears it (pipecat-ai/pipecat PR #5497).
+                self.out.push(Out::Note(Note::Ignored {
+                    id: id.unwrap_or("").to_string(),
+                    name: name.unwrap_or("").to_string(),
+                    reason,
+                }));
                 self.violation(kind, detail);
                 if self.strict_tool_responses {
                     self.out.push(Out::Close(
@@ -604,23 +710,108 @@ impl Engine {
                         "Requested entity was not found.".to_string(),
                     ));
                 }
+                return false;
+            }
+        };
+        self.out.push(Out::Note(Note::Accepted {
+            id: call.id.clone(),
+            name: call.name.clone(),
+            will_continue,
+            scheduling: sent_scheduling,
+        }));
+        self.resp_latch.push_back(call.name.clone());
+        let summary = summarize(get(fr, "response"));
+        let text: Arc<str> = self
+            .sc
+            .tool_result
+            .text
+            .replace("{name}", &call.name)
+            .replace("{response}", &summary)
+            .into();
+        self.context_tokens += 16;
+        match (call.behavior, scheduling) {
+            (Behavior::Blocking, _) if call.responses == 1 => {
+                if self.turn_open && self.owner == Owner::Scenario {
+                    self.synthetic
+                        .push_back(Synth::Speak(text, self.sc.tool_result.ms));
+                } else {
+                    self.idle_results.push_back(text);
+                }
+            }
+            (Behavior::Blocking, _) | (_, Scheduling::WhenIdle) => {
+                self.idle_results.push_back(text)
+            }
+            (Behavior::NonBlocking, Scheduling::Silent) => {}
+            (Behavior::NonBlocking, Scheduling::Interrupt) => {
+                if self.turn_open {
+                    self.interrupt(false);
+                }
+                self.start_result_turn(text);
             }
         }
+        if self.resumable() {
+            // The last open call closed while the model is idle and nothing is left to
+            // voice (a SILENT final result): a fresh handle after the lag.
+            self.resumption_update();
+        }
+        true
     }
 
     // --------------------------------------------------------------------------------
     // Model output
     // --------------------------------------------------------------------------------
 
+    /// Announces the resumption state: `resumable: false` now, or a fresh handle
+    /// `handle_lag` from now (at once when the lag is zero).
     fn resumption_update(&mut self) {
-        if self.setup.resumption.is_some() {
-            let resumable = self.resumable();
-            self.out.push(Out::ResumptionUpdate { resumable });
+        if self.setup.resumption.is_none() {
+            return;
+        }
+        if !self.resumable() {
+            self.handle_due = None;
+            self.out.push(Out::ResumptionUpdate {
+                resumable: false,
+                snapshot: None,
+            });
+        } else if self.handle_lag.is_zero() {
+            self.issue_handle();
+        } else {
+            self.handle_due = Some(self.now + self.handle_lag);
+        }
+    }
+
+    /// A resumable update, with a checkpoint of the conversation in checkpoint mode.
+    fn issue_handle(&mut self) {
+        self.handle_due = None;
+        let snapshot = self.checkpoints.then(|| self.snapshot());
+        self.out.push(Out::ResumptionUpdate {
+            resumable: true,
+            snapshot,
+        });
+    }
+
+    /// Sends the handle if it is due (and drops it if the conversation is no longer
+    /// resumable: a turn or a call opened during the lag).
+    fn handle_check(&mut self, now: Instant) {
+        if let Some(due) = self.handle_due {
+            if !self.resumable() {
+                self.handle_due = None;
+            } else if due <= now {
+                self.issue_handle();
+            }
+        }
+    }
+
+    /// The update that follows `setupComplete` (no lag: the conversation is as it was).
+    pub fn initial_update(&mut self) -> Out {
+        let resumable = self.resumable();
+        Out::ResumptionUpdate {
+            resumable,
+            snapshot: (resumable && self.checkpoints).then(|| self.snapshot()),
         }
     }
 
     fn open_turn(&mut self, owner: Owner) {
-        self.pending_update = false;
         if !self.turn_open {
             self.turn_open = true;
             self.spoke = false;
@@ -754,6 +945,11 @@ impl Engine {
             let id = self.rng.call_id(self.backend);
             self.calls
                 .issue(id.clone(), spec.name.clone(), behavior, self.turn_no);
+            self.out.push(Out::Note(Note::Issued {
+                id: id.clone(),
+                name: spec.name.clone(),
+                behavior,
+            }));
             self.last_call_ids.push(id.clone());
             calls.push(
                 serde_json::json!({"id": id, "name": spec.name, "args": self.render(&spec.args)}),
@@ -819,6 +1015,17 @@ impl Engine {
     /// Runs the model until it has to wait; returns when to call again (None: only
     /// when the client sends something).
     pub fn poll(&mut self, now: Instant) -> Option<Instant> {
+        self.now = self.now.max(now);
+        self.handle_check(now);
+        let next = self.run(now);
+        self.handle_check(now);
+        match (next, self.handle_due) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn run(&mut self, now: Instant) -> Option<Instant> {
         let mut budget = BUDGET;
         let sc = self.sc.clone();
         loop {
@@ -880,10 +1087,6 @@ impl Engine {
                     self.start_result_turn(text);
                     continue;
                 }
-            }
-            if self.pending_update && !self.turn_open {
-                self.pending_update = false;
-                self.resumption_update();
             }
             // 4. The script.
             if self.done || self.calls.blocking_open() {
@@ -995,19 +1198,24 @@ fn summarize(v: Option<&Value>) -> String {
             .unwrap_or(&Value::Null),
         _ => &Value::Null,
     };
-    let mut s = match v {
+    let s = match v {
         Value::Null => String::from("done"),
         Value::String(s) => s.clone(),
         other => other.to_string(),
     };
-    if s.len() > 60 {
-        let mut end = 60;
-        while !s.is_char_boundary(end) {
-            end -= 1;
-        }
-        s.truncate(end);
+    clip(&s, 60).to_string()
+}
+
+/// At most `max` bytes of `s`, cut at a character boundary.
+fn clip(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
     }
-    s
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
 }
 
 /// Appends `s` as a JSON string literal.
@@ -1117,5 +1325,203 @@ mod tests {
             ]
         );
         assert!(e.calls().any_open());
+    }
+
+    /// The resumption updates in `out` (resumable, has a snapshot), draining it.
+    fn updates(e: &mut Engine) -> Vec<(bool, bool)> {
+        e.out
+            .drain(..)
+            .filter_map(|o| match o {
+                Out::ResumptionUpdate {
+                    resumable,
+                    snapshot,
+                } => Some((resumable, snapshot.is_some())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    const NB: &str = r#"{"steps":[{"waitUserTurn":{}},{"speak":{"ms":200,"text":"ok"}},
+        {"call":{"name":"search","args":{}}},{"endTurn":{}}]}"#;
+
+    fn nb_engine(lag: Duration) -> Engine {
+        let mut e = engine(
+            NB,
+            json!({"model":"models/m","sessionResumption":{},
+                   "tools":[{"functionDeclarations":[{"name":"search","behavior":"NON_BLOCKING"}]}]}),
+        );
+        e.handle_lag = lag;
+        e.checkpoints = true;
+        e
+    }
+
+    fn respond(e: &mut Engine, id: &str, extra: Value, now: Instant) {
+        let mut fr = json!({"id": id, "name": "search", "response": {"output": 1}});
+        for (k, v) in extra.as_object().unwrap() {
+            fr[k] = v.clone();
+        }
+        e.on_event(
+            Event::ToolResponses(std::slice::from_ref(&fr)),
+            kind::TOOL_RESPONSE,
+            now,
+        );
+    }
+
+    fn open_call_id(e: &Engine) -> String {
+        e.calls().last_open_id().unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_fresh_handle_follows_the_turn_after_the_lag() {
+        let lag = Duration::from_millis(300);
+        let mut e = engine(
+            r#"{"steps":[{"waitUserTurn":{}},{"speak":{"ms":200,"text":"ok"}},{"endTurn":{}}]}"#,
+            json!({"model":"models/m","sessionResumption":{}}),
+        );
+        e.handle_lag = lag;
+        e.checkpoints = true;
+        let t0 = Instant::now();
+        e.on_event(Event::Text("hi"), kind::TEXT, t0);
+        // Speak until the turn ends: the turn start said "not resumable", and the
+        // handle is not there yet.
+        let mut now = t0;
+        let mut due = None;
+        while let Some(t) = e.poll(now) {
+            if !e.turn_open {
+                due = Some(t);
+                break;
+            }
+            now = t.max(now);
+        }
+        assert_eq!(updates(&mut e), vec![(false, false)]);
+        let boundary = now;
+        let due = due.expect("the engine wakes up for the handle");
+        assert_eq!(due, boundary + lag);
+        assert_eq!(e.poll(due), None);
+        assert_eq!(updates(&mut e), vec![(true, true)]);
+
+        // Another turn; a user turn during the lag after it opens a new turn, and the
+        // handle that was due is never sent.
+        e.on_event(Event::Text("again"), kind::TEXT, due);
+        let mut now = due;
+        while e.poll(now).is_some() && e.turn_open {
+            now += Duration::from_millis(100);
+        }
+        updates(&mut e);
+        e.on_event(
+            Event::Text("and again"),
+            kind::TEXT,
+            now + Duration::from_millis(10),
+        );
+        let next = e.poll(now + Duration::from_millis(10));
+        assert!(e.turn_open);
+        assert!(e.handle_due.is_none(), "dropped when the turn opened");
+        assert!(next.is_some());
+        assert_eq!(updates(&mut e), vec![(false, false)]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn open_calls_keep_the_session_unresumable_until_the_final_response() {
+        let mut e = nb_engine(Duration::ZERO);
+        let t0 = Instant::now();
+        e.on_event(Event::Text("search"), kind::TEXT, t0);
+        let now = run_until_quiet(&mut e, t0);
+        // Turn start, then the turn ended with the call open.
+        assert_eq!(updates(&mut e), vec![(false, false), (false, false)]);
+        let id = open_call_id(&e);
+        // Acknowledged (willContinue) and SILENT: still open, nothing announced.
+        respond(
+            &mut e,
+            &id,
+            json!({"willContinue": true, "scheduling": "SILENT"}),
+            now,
+        );
+        let now = run_until_quiet(&mut e, now);
+        assert!(!e.resumable());
+        assert_eq!(updates(&mut e), vec![]);
+        // The final SILENT response closes it while the model is idle: a fresh handle.
+        respond(&mut e, &id, json!({"scheduling": "SILENT"}), now);
+        run_until_quiet(&mut e, now);
+        assert_eq!(updates(&mut e), vec![(true, true)]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn ignored_responses_reach_nothing() {
+        let mut e = nb_engine(Duration::ZERO);
+        let t0 = Instant::now();
+        e.on_event(Event::Text("search"), kind::TEXT, t0);
+        let now = run_until_quiet(&mut e, t0);
+        e.out.clear();
+        let id = open_call_id(&e);
+        respond(&mut e, "function-call-7", json!({}), now);
+        run_until_quiet(&mut e, now);
+        let notes: Vec<_> = e.out.drain(..).collect();
+        assert!(
+            matches!(
+                &notes[..],
+                [
+                    Out::Note(Note::Ignored {
+                        reason: IgnoreReason::UnknownId,
+                        ..
+                    }),
+                    Out::Violation(ViolationKind::UnknownCallId, _)
+                ]
+            ),
+            "{notes:?}"
+        );
+        // The real call is answered, then answered again: closed, ignored.
+        respond(&mut e, &id, json!({}), now);
+        let now = run_until_quiet(&mut e, now);
+        assert!(kinds(&mut e).contains(&kind::MODEL_TURN), "voiced");
+        respond(&mut e, &id, json!({}), now);
+        run_until_quiet(&mut e, now);
+        let notes: Vec<_> = e.out.drain(..).collect();
+        assert!(
+            matches!(
+                &notes[..],
+                [
+                    Out::Note(Note::Ignored {
+                        reason: IgnoreReason::Closed,
+                        ..
+                    }),
+                    Out::Violation(ViolationKind::ClosedCallId, _)
+                ]
+            ),
+            "{notes:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_restored_checkpoint_forgets_later_calls_and_draws_new_ids() {
+        let mut e = nb_engine(Duration::ZERO);
+        let t0 = Instant::now();
+        let checkpoint = match e.initial_update() {
+            Out::ResumptionUpdate {
+                resumable: true,
+                snapshot: Some(s),
+            } => s,
+            other => panic!("{other:?}"),
+        };
+        e.on_event(Event::Text("search"), kind::TEXT, t0);
+        let now = run_until_quiet(&mut e, t0);
+        let id = open_call_id(&e);
+        let mut r = checkpoint.restored();
+        let mut r2 = checkpoint.restored();
+        assert!(r.resumable() && !r.calls().any_open());
+        respond(&mut r, &id, json!({}), now);
+        assert!(r.out.iter().any(|o| matches!(
+            o,
+            Out::Note(Note::Ignored {
+                reason: IgnoreReason::UnknownId,
+                ..
+            })
+        )));
+        // The restored conversation answers the same user turn with a new call id.
+        for x in [&mut r, &mut r2] {
+            x.on_event(Event::Text("search"), kind::TEXT, now);
+            run_until_quiet(x, now);
+        }
+        let (a, b) = (open_call_id(&r), open_call_id(&r2));
+        assert!(a != id && b != id && a != b, "{id} {a} {b}");
     }
 }

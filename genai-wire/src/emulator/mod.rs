@@ -24,14 +24,41 @@
 //!   transcriptions, paced 24 kHz speech with `outputTranscription`, tool calls,
 //!   branches; function-calling semantics (BLOCKING silence, NON_BLOCKING with
 //!   `willContinue` and `scheduling` INTERRUPT/WHEN_IDLE/SILENT), barge-in with
-//!   `toolCallCancellation` then `interrupted`.
+//!   `toolCallCancellation` then `interrupted` (live-protocol.md §6). Client text
+//!   (`clientContent` turn, `realtimeInput.text`) is accepted at any point, open calls
+//!   or not, and is a user turn the script answers; a text that names a call the
+//!   emulator issued (in any session) is that call's **result delivered as
+//!   conversation** (how pipecat-ai/pipecat PR #5497 delivers results the server no
+//!   longer knows): recorded ([`SessionHandle::conversation_results`]) and voiced from
+//!   the scenario's `toolResult` template once the model is idle, or context only for a
+//!   `clientContent` without `turnComplete`. (The real model's reply is free-form; the
+//!   scripted one makes "the result was voiced" observable.)
+//! * **Function responses the server does not know are ignored**: a response for an
+//!   unknown, closed or cancelled id reaches no call, the model generates nothing for it,
+//!   and the session records it ([`SessionHandle::ignored_function_responses`]) and a
+//!   [`Violation`] (with [`strict_tool_responses`](EmulatorBuilder::strict_tool_responses)
+//!   it also closes 1008). Source: pipecat-ai/pipecat PR #5497 (a resumed session does
+//!   not act on a response for a call it did not issue, checked on the live API).
+//!   Unverified: what the real server does with a late response for a *cancelled* id
+//!   (the docs are silent; modelled the same way).
 //! * **Connection lifecycle**: connection lifetime with `goAway` ahead of the close;
-//!   `sessionResumptionUpdate`s and resumption onto a new socket with the conversation
-//!   (and its open calls) intact; 1011 when resuming a session that is still
-//!   connected, 1008 "BidiGenerateContent session not found" for unknown or stale handles.
+//!   `sessionResumptionUpdate`s: `resumable: false` while the model generates or any
+//!   call is open (a NON_BLOCKING call acknowledged with `willContinue: true` included),
+//!   a fresh handle after the turn boundary once nothing is open,
+//!   [`handle_lag`](EmulatorBuilder::handle_lag) later (SDK `types.py`
+//!   `LiveServerSessionResumptionUpdate.resumable`; the exact moment and lag are
+//!   unverified). Resumption onto a new socket restores the **checkpoint** the handle
+//!   names, as the real server does ([`ResumptionMode`]; the module `resume` has the
+//!   sources and what is unverified); [`ResumptionMode::Latest`] is the documented
+//!   opt-in for "latest state". 1011 when resuming a session that is still connected,
+//!   1008 "BidiGenerateContent session not found" for unknown, expired or stale handles
+//!   (older than the [`checkpoints_kept`](EmulatorBuilder::checkpoints_kept) newest).
 //! * **Observation and faults**: per-session recordings ([`SessionHandle`]), protocol
-//!   [`Violation`]s, awaitable helpers, transcripts in the recordings' format, and fault
-//!   injection (drop, close, stalled pongs, goAway now, arbitrary injected messages).
+//!   [`Violation`]s, the function-call ledger (calls issued, responses accepted and
+//!   ignored, results delivered as conversation), awaitable helpers, transcripts in the
+//!   recordings' format, and fault injection (drop, close, stalled pongs, reading
+//!   stopped for good, goAway now, arbitrary injected frames, closes right after
+//!   `setupComplete`), recorded per connection ([`ConnectionRecord::faults`]).
 //!
 //! # Example
 //!
@@ -65,12 +92,14 @@
 //!
 //! `server` (paths, auth, TLS), [`validate`] (strict schema), `scenario` (format),
 //! `engine` (the scripted model), `session` (one connection's state machine), `tools`
-//! (outstanding calls), `resume` (handles), `sessions` + `record` (recordings),
-//! `control` (fault injection), `audio` (speech generation and level detection).
+//! (outstanding calls), `resume` (handles and checkpoints), `sessions` + `record` +
+//! `ledger` (recordings), `control` (fault injection), `audio` (speech generation and
+//! level detection).
 
 mod audio;
 mod control;
 mod engine;
+mod ledger;
 mod record;
 mod resume;
 mod scenario;
@@ -83,8 +112,8 @@ pub mod validate;
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -94,13 +123,16 @@ use tokio::task::JoinHandle;
 
 pub use audio::{OUTPUT_RATE, voiced_pcm16};
 pub use control::Control;
+pub use ledger::{AcceptedResponse, ConversationResult, IgnoreReason, IgnoredResponse, IssuedCall};
 pub use record::{
-    CloseBy, CloseRecord, ConnectionRecord, Direction, Frame, RecordMode, Violation, ViolationKind,
-    classify, kind, write_transcript,
+    CloseBy, CloseRecord, ConnectionRecord, Direction, Fault, FaultRecord, Frame, RecordMode,
+    Violation, ViolationKind, classify, kind, write_transcript,
 };
+pub use resume::{DEFAULT_CHECKPOINTS_KEPT, DEFAULT_HANDLE_LAG, ResumptionMode};
 pub use scenario::{DEFAULT_SCENARIO, Scenario, ScenarioError};
 pub use server::TlsMaterial;
 pub use sessions::{SessionHandle, SessionId, WaitTimeout};
+pub use tools::{Behavior, Scheduling};
 
 use crate::Backend;
 use server::Credentials;
@@ -136,10 +168,25 @@ pub(crate) struct Config {
     pub max_message_size: usize,
     pub proxy_path: Option<String>,
     pub transcript_out: Option<PathBuf>,
+    pub resumption_mode: ResumptionMode,
+    pub handle_lag: Duration,
+    pub checkpoints_kept: usize,
+    pub close_after_setup: Option<CloseAfterSetup>,
+}
+
+/// Close the next connections right after `setupComplete`.
+#[derive(Debug, Clone)]
+pub(crate) struct CloseAfterSetup {
+    pub code: u16,
+    pub reason: String,
+    /// How many more connections (None: all).
+    pub remaining: Option<usize>,
 }
 
 pub(crate) struct Shared {
     pub cfg: Config,
+    /// Armed by the builder or [`Emulator::close_after_setup`]; taken at each setup.
+    pub close_after_setup: Mutex<Option<CloseAfterSetup>>,
     pub registry: Arc<Registry>,
     pub shutdown: watch::Sender<bool>,
     pub active: AtomicUsize,
@@ -147,9 +194,34 @@ pub(crate) struct Shared {
     pub transcript_lock: std::sync::Mutex<()>,
 }
 
+impl Shared {
+    /// The close to apply to a connection that just completed setup, if one is armed
+    /// (counts it down).
+    pub fn take_close_after_setup(&self) -> Option<(u16, String)> {
+        let mut armed = self
+            .close_after_setup
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let c = armed.as_mut()?;
+        let out = (c.code, c.reason.clone());
+        match &mut c.remaining {
+            Some(0) => {
+                *armed = None;
+                return None;
+            }
+            Some(1) => *armed = None,
+            Some(n) => *n -= 1,
+            None => {}
+        }
+        Some(out)
+    }
+}
+
 /// Configures and starts an emulator. Defaults: Developer API URLs, any credentials
 /// accepted, the default scenario, plain ws, 10-minute connection lifetime with
-/// `goAway` 60 s before, full recording.
+/// `goAway` 60 s before, full recording, checkpoint resumption
+/// ([`ResumptionMode::Checkpoint`]) keeping the last [`DEFAULT_CHECKPOINTS_KEPT`]
+/// handles per session, fresh handles [`DEFAULT_HANDLE_LAG`] after the turn boundary.
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct EmulatorBuilder {
@@ -175,6 +247,10 @@ impl Default for EmulatorBuilder {
                 max_message_size: 16 << 20,
                 proxy_path: None,
                 transcript_out: None,
+                resumption_mode: ResumptionMode::Checkpoint,
+                handle_lag: DEFAULT_HANDLE_LAG,
+                checkpoints_kept: DEFAULT_CHECKPOINTS_KEPT,
+                close_after_setup: None,
             },
         }
     }
@@ -254,7 +330,8 @@ impl EmulatorBuilder {
     }
 
     /// Close with 1008 "Requested entity was not found." when a function response names
-    /// an unknown, closed or cancelled call (default: only record a [`Violation`]).
+    /// an unknown, closed or cancelled call (default: the response is ignored, recorded
+    /// in [`SessionHandle::ignored_function_responses`] and as a [`Violation`]).
     pub fn strict_tool_responses(mut self, on: bool) -> Self {
         self.cfg.strict_tool_responses = on;
         self
@@ -281,6 +358,48 @@ impl EmulatorBuilder {
     /// ended. Default 2 hours.
     pub fn handle_ttl(mut self, ttl: Duration) -> Self {
         self.cfg.handle_ttl = ttl;
+        self
+    }
+
+    /// What a resumption handle resumes. Default [`ResumptionMode::Checkpoint`], as the
+    /// real server does; [`ResumptionMode::Latest`] restores the latest state instead.
+    pub fn resumption_mode(mut self, mode: ResumptionMode) -> Self {
+        self.cfg.resumption_mode = mode;
+        self
+    }
+
+    /// Delay between the turn boundary (or the SILENT close of the last open call) and
+    /// the fresh resumable handle. Default [`DEFAULT_HANDLE_LAG`] (20 ms; the real delay
+    /// is not documented). If a turn or call opens during the lag, no handle is sent.
+    pub fn handle_lag(mut self, lag: Duration) -> Self {
+        self.cfg.handle_lag = lag;
+        self
+    }
+
+    /// How many checkpoints (the newest handles) each session keeps in checkpoint mode
+    /// (at least 1). Older handles are refused with 1008 "BidiGenerateContent session
+    /// not found". Default [`DEFAULT_CHECKPOINTS_KEPT`].
+    pub fn checkpoints_kept(mut self, n: usize) -> Self {
+        self.cfg.checkpoints_kept = n.max(1);
+        self
+    }
+
+    /// Closes the next `count` connections (every one with `None`) with this code and
+    /// reason right after they get `setupComplete`, before any other message (1005, 1006
+    /// and 1015 drop the connection instead). Counted over connections that complete
+    /// setup; recorded as [`Fault::ClosedAfterSetup`]. Re-arm at run time with
+    /// [`Emulator::close_after_setup`].
+    pub fn close_after_setup(
+        mut self,
+        code: u16,
+        reason: impl Into<String>,
+        count: impl Into<Option<usize>>,
+    ) -> Self {
+        self.cfg.close_after_setup = Some(CloseAfterSetup {
+            code,
+            reason: reason.into(),
+            remaining: count.into(),
+        });
         self
     }
 
@@ -313,6 +432,7 @@ impl EmulatorBuilder {
         };
         Ok(Emulator {
             shared: Arc::new(Shared {
+                close_after_setup: Mutex::new(self.cfg.close_after_setup.clone()),
                 cfg: self.cfg,
                 registry: Arc::new(Registry::default()),
                 shutdown: watch::channel(false).0,
@@ -424,6 +544,30 @@ impl Emulator {
                 });
             }
         }
+    }
+
+    /// From now on, closes the next `count` connections (every one with `None`) with
+    /// this code and reason right after `setupComplete` (see
+    /// [`EmulatorBuilder::close_after_setup`]); replaces whatever was armed.
+    pub fn close_after_setup(&self, code: u16, reason: impl Into<String>, count: Option<usize>) {
+        *self
+            .shared
+            .close_after_setup
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(CloseAfterSetup {
+            code,
+            reason: reason.into(),
+            remaining: count,
+        });
+    }
+
+    /// Stops closing connections after setup.
+    pub fn clear_close_after_setup(&self) {
+        *self
+            .shared
+            .close_after_setup
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = None;
     }
 
     /// Number of open connections.

@@ -21,7 +21,8 @@ pub enum RecordMode {
     /// Every frame's kind, direction, size and time, without the bytes (load tests
     /// that still count messages).
     Metadata,
-    /// No frames (violations and connection records are still kept).
+    /// No frames (violations, connection records and the function-call ledger are
+    /// still kept).
     Off,
 }
 
@@ -257,6 +258,55 @@ pub struct ConnectionRecord {
     pub closed: Option<CloseRecord>,
     /// Whether this connection resumed the session with a handle.
     pub resumed: bool,
+    /// Faults injected into this connection (and on-demand `goAway`s), in order.
+    pub faults: Vec<FaultRecord>,
+}
+
+/// A fault injected into a connection, or another action of the control handle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Fault {
+    /// Dropped without a close frame.
+    Dropped,
+    /// Closed on demand with this code and reason.
+    Closed {
+        /// Close code.
+        code: u16,
+        /// Close reason.
+        reason: String,
+    },
+    /// Closed right after `setupComplete` (builder or
+    /// [`Emulator::close_after_setup`](super::Emulator::close_after_setup)).
+    ClosedAfterSetup {
+        /// Close code.
+        code: u16,
+        /// Close reason.
+        reason: String,
+    },
+    /// Stopped reading the socket for a while (pings unanswered).
+    StalledPongs(Duration),
+    /// Stopped reading the socket for good: the client's writes eventually block.
+    StoppedReading,
+    /// Sent `goAway` on demand with this `timeLeft`.
+    GoAway(Duration),
+    /// Sent an injected message verbatim.
+    Injected {
+        /// Its kind, when it parsed as JSON ([`kind::OTHER`] otherwise).
+        kind: &'static str,
+        /// Its size in bytes.
+        len: usize,
+        /// Sent in a text frame (else binary).
+        text: bool,
+    },
+}
+
+/// A [`Fault`] and when it took effect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FaultRecord {
+    /// When (since the session started).
+    pub at: Duration,
+    /// What.
+    pub fault: Fault,
 }
 
 /// What kind of protocol violation the client committed.

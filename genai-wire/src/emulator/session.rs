@@ -12,7 +12,9 @@
 //! Order of business: upgrade (path → backend, credentials), `setup` (first frame,
 //! strictly validated, model name checked, resumption handle looked up), then the
 //! conversation until someone closes. On the way out the conversation is parked in the
-//! session (if setup asked for resumption) so a later connection can pick it up.
+//! session (if setup asked for resumption) so a later connection can pick it up; in
+//! checkpoint mode a later connection resumes the checkpoint its handle names instead
+//! (see `resume`).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -33,10 +35,11 @@ use tracing::Instrument;
 use super::Shared;
 use super::audio::{decode_base64_into, mean_abs};
 use super::engine::{Engine, Event, Out, SetupInfo};
-use super::record::{CloseBy, CloseRecord, Direction, ViolationKind, classify, kind};
-use super::resume;
+use super::ledger::id_tokens;
+use super::record::{CloseBy, CloseRecord, Direction, Fault, ViolationKind, classify, kind};
+use super::resume::{self, ResumptionMode};
 use super::server::{AuthOutcome, RequestInfo, on_request};
-use super::sessions::{Command, SessionShared};
+use super::sessions::{Command, Registry, SessionShared};
 use super::tools::Rng;
 use super::validate::{get, parse_and_validate, truncate_reason};
 use crate::Backend;
@@ -144,6 +147,7 @@ where
         shared.cfg.record,
         rng.next_u64(),
         info.route.backend,
+        shared.cfg.checkpoints_kept,
     );
     let conn = sess.open_conn(info.path.clone(), info.route.api_version.clone(), false);
     let span = tracing::info_span!(
@@ -174,6 +178,7 @@ where
         goaway_at: None,
         close_at: None,
         stall_until: None,
+        stopped_reading: false,
         closing: None,
         resumption: None,
     };
@@ -207,6 +212,8 @@ struct Conn<S> {
     goaway_at: Option<Instant>,
     close_at: Option<Instant>,
     stall_until: Option<Instant>,
+    /// Reading stopped for good (fault injection).
+    stopped_reading: bool,
     closing: Option<(u16, String)>,
     /// `Some(transparent)` when setup asked for resumption.
     resumption: Option<bool>,
@@ -346,14 +353,14 @@ where
             return Err(self.refuse(ViolationKind::UnknownModel, 1008, &reason));
         }
         self.resumption = info.resumption;
-        let engine = match info.handle.clone() {
+        let mut engine = match info.handle.clone() {
             Some(handle) => self.resume(&handle, info)?,
-            None => {
-                let mut e = Engine::new(sc, self.backend, self.sess.id.0.clone(), info);
-                e.strict_tool_responses = self.shared.cfg.strict_tool_responses;
-                Box::new(e)
-            }
+            None => Box::new(Engine::new(sc, self.backend, self.sess.id.0.clone(), info)),
         };
+        let cfg = &self.shared.cfg;
+        engine.strict_tool_responses = cfg.strict_tool_responses;
+        engine.handle_lag = cfg.handle_lag;
+        engine.checkpoints = cfg.resumption_mode == ResumptionMode::Checkpoint;
         self.engine = Some(engine);
         let msg = match self.backend {
             Backend::DeveloperApi => Bytes::from_static(br#"{"setupComplete":{}}"#),
@@ -365,9 +372,26 @@ where
         self.send_frame(msg, kind::SETUP_COMPLETE)
             .await
             .map_err(|_| End::Drop("connection lost"))?;
-        if self.resumption.is_some() {
-            let resumable = self.engine.as_ref().is_some_and(|e| e.resumable());
-            self.send_resumption_update(resumable)
+        if let Some((code, reason)) = self.shared.take_close_after_setup() {
+            self.sess.fault(
+                self.conn,
+                Fault::ClosedAfterSetup {
+                    code,
+                    reason: reason.clone(),
+                },
+            );
+            return Err(match code {
+                1005 | 1006 | 1015 => End::Drop("dropped by fault injection"),
+                _ => End::Close(code, reason),
+            });
+        }
+        if self.resumption.is_some()
+            && let Some(Out::ResumptionUpdate {
+                resumable,
+                snapshot,
+            }) = self.engine.as_mut().map(|e| e.initial_update())
+        {
+            self.send_resumption_update(resumable, snapshot)
                 .await
                 .map_err(|_| End::Drop("connection lost"))?;
         }
@@ -445,21 +469,34 @@ where
             let expired = park.detached_at.is_some_and(|t| {
                 Instant::now().saturating_duration_since(t) > self.shared.cfg.handle_ttl
             });
-            match park.engine.take() {
-                Some(e) if !expired => {
-                    park.attached = true;
-                    park.detached_at = None;
-                    e
-                }
-                other => {
-                    park.engine = other;
-                    drop(park);
-                    return Err(not_found(
-                        self,
-                        "belongs to a session that ended or expired",
-                    ));
-                }
+            if park.engine.is_none() || expired {
+                drop(park);
+                return Err(not_found(
+                    self,
+                    "belongs to a session that ended or expired",
+                ));
             }
+            let engine = match self.shared.cfg.resumption_mode {
+                ResumptionMode::Latest => park.engine.take(),
+                // The checkpoint the handle names; the latest state is abandoned.
+                ResumptionMode::Checkpoint => match park.checkpoints.restore(h.seq) {
+                    Some(e) => {
+                        park.engine = None;
+                        Some(e)
+                    }
+                    None => None,
+                },
+            };
+            let Some(engine) = engine else {
+                drop(park);
+                return Err(not_found(
+                    self,
+                    "is older than the checkpoints the session keeps",
+                ));
+            };
+            park.attached = true;
+            park.detached_at = None;
+            engine
         };
         // This connection now belongs to the resumed session.
         let provisional = self.sess.clone();
@@ -487,12 +524,23 @@ where
         self.ws.send(Message::Binary(bytes)).await.map_err(|_| ())
     }
 
-    async fn send_resumption_update(&mut self, resumable: bool) -> Result<(), ()> {
+    /// Sends a `sessionResumptionUpdate`; a resumable one mints a handle, which names
+    /// `snapshot` in checkpoint mode.
+    async fn send_resumption_update(
+        &mut self,
+        resumable: bool,
+        snapshot: Option<Box<Engine>>,
+    ) -> Result<(), ()> {
         let mut m = String::with_capacity(160);
         m.push_str(r#"{"sessionResumptionUpdate":{"#);
         if resumable {
+            let (seq, handle) = self.sess.mint_handle();
+            if let Some(snapshot) = snapshot {
+                let mut park = self.sess.park.lock().unwrap_or_else(|e| e.into_inner());
+                park.checkpoints.push(seq, snapshot);
+            }
             m.push_str(r#""newHandle":""#);
-            m.push_str(&self.sess.mint_handle());
+            m.push_str(&handle);
             m.push_str(r#"","resumable":true"#);
         } else {
             m.push_str(r#""resumable":false"#);
@@ -542,11 +590,19 @@ where
                     sent = true;
                 }
                 Out::Violation(kind, detail) => self.sess.violation(self.conn, kind, detail),
-                Out::ResumptionUpdate { resumable } => {
-                    if self.send_resumption_update(resumable).await.is_err() {
+                Out::ResumptionUpdate {
+                    resumable,
+                    snapshot,
+                } => {
+                    if self
+                        .send_resumption_update(resumable, snapshot)
+                        .await
+                        .is_err()
+                    {
                         result = Err(End::Drop("connection lost"));
                     }
                 }
+                Out::Note(note) => self.sess.note(self.conn, note),
                 Out::GoAway(d) => {
                     if self.send_go_away(d).await.is_err() {
                         result = Err(End::Drop("connection lost"));
@@ -592,7 +648,7 @@ where
                 sleep.as_mut().reset(deadline.unwrap_or_else(far_future));
                 armed = deadline;
             }
-            let stalled = self.stall_until.is_some();
+            let stalled = self.stall_until.is_some() || self.stopped_reading;
             tokio::select! {
                 biased;
                 _ = shutdown.changed() => {
@@ -654,16 +710,38 @@ where
 
     async fn command(&mut self, cmd: Command) -> Result<(), End> {
         match cmd {
-            Command::Drop => Err(End::Drop("dropped by fault injection")),
-            // 1005, 1006 and 1015 may not appear in a close frame: they mean "no close
-            // frame", so the closest thing the emulator can do is to drop the socket.
-            Command::Close(1005 | 1006 | 1015, _) => Err(End::Drop("dropped by fault injection")),
-            Command::Close(code, reason) => Err(End::Close(code, reason)),
+            Command::Drop => {
+                self.sess.fault(self.conn, Fault::Dropped);
+                Err(End::Drop("dropped by fault injection"))
+            }
+            Command::Close(code, reason) => {
+                self.sess.fault(
+                    self.conn,
+                    Fault::Closed {
+                        code,
+                        reason: reason.clone(),
+                    },
+                );
+                match code {
+                    // 1005, 1006 and 1015 may not appear in a close frame: they mean "no
+                    // close frame", so the closest thing the emulator can do is to drop
+                    // the socket.
+                    1005 | 1006 | 1015 => Err(End::Drop("dropped by fault injection")),
+                    _ => Err(End::Close(code, reason)),
+                }
+            }
             Command::StallPongs(d) => {
+                self.sess.fault(self.conn, Fault::StalledPongs(d));
                 self.stall_until = Some(Instant::now() + d);
                 Ok(())
             }
+            Command::StopReading => {
+                self.sess.fault(self.conn, Fault::StoppedReading);
+                self.stopped_reading = true;
+                Ok(())
+            }
             Command::GoAway(d) => {
+                self.sess.fault(self.conn, Fault::GoAway(d));
                 self.send_go_away(d)
                     .await
                     .map_err(|_| End::Drop("connection lost"))?;
@@ -675,6 +753,14 @@ where
                 let k = serde_json::from_slice::<Value>(&bytes)
                     .map(|v| classify(&v))
                     .unwrap_or(kind::OTHER);
+                self.sess.fault(
+                    self.conn,
+                    Fault::Injected {
+                        kind: k,
+                        len: bytes.len(),
+                        text,
+                    },
+                );
                 self.sess
                     .record(self.conn, Direction::ServerToClient, k, &bytes, !text);
                 let msg = if text {
@@ -741,14 +827,21 @@ where
             let turn_complete = get(cc, "turnComplete")
                 .and_then(Value::as_bool)
                 .unwrap_or(false);
-            engine.on_event(
+            let calls =
+                conversation_results(&self.sess, &self.shared.registry, self.conn, k, &text);
+            let event = if calls.is_empty() {
                 Event::ClientContent {
                     text,
                     turn_complete,
-                },
-                k,
-                now,
-            );
+                }
+            } else {
+                Event::ConversationResult {
+                    names: calls.into_iter().map(|(_, name)| name).collect(),
+                    text: &text,
+                    reply: turn_complete,
+                }
+            };
+            engine.on_event(event, k, now);
         } else if let Some(ri) = get(obj, "realtimeInput").and_then(Value::as_object) {
             if get(ri, "activityStart").is_some() {
                 engine.on_event(Event::ActivityStart, kind::ACTIVITY_START, now);
@@ -773,7 +866,23 @@ where
                 engine.on_event(Event::Video, k, now);
             }
             if let Some(t) = get(ri, "text").and_then(Value::as_str) {
-                engine.on_event(Event::Text(t), kind::TEXT, now);
+                let calls = conversation_results(
+                    &self.sess,
+                    &self.shared.registry,
+                    self.conn,
+                    kind::TEXT,
+                    t,
+                );
+                let event = if calls.is_empty() {
+                    Event::Text(t)
+                } else {
+                    Event::ConversationResult {
+                        names: calls.into_iter().map(|(_, name)| name).collect(),
+                        text: t,
+                        reply: true,
+                    }
+                };
+                engine.on_event(event, kind::TEXT, now);
             }
             if get(ri, "activityEnd").is_some() {
                 engine.on_event(Event::ActivityEnd, kind::ACTIVITY_END, now);
@@ -869,6 +978,33 @@ where
             }
         }
     }
+}
+
+/// The calls a client text names, this session's or (for id-shaped tokens) any other
+/// session's: a result delivered as conversation. Records them in the session's ledger.
+fn conversation_results(
+    sess: &SessionShared,
+    registry: &Registry,
+    conn: u32,
+    via: &'static str,
+    text: &str,
+) -> Vec<(String, String)> {
+    if text.is_empty() {
+        return Vec::new();
+    }
+    let mut calls = sess.calls_in(text);
+    for token in id_tokens(text) {
+        if calls.iter().any(|(id, _)| id == token) {
+            continue;
+        }
+        if let Some(name) = registry.call_name(token) {
+            calls.push((token.to_string(), name));
+        }
+    }
+    if !calls.is_empty() {
+        sess.note_conversation(conn, via, text, &calls);
+    }
+    calls
 }
 
 /// The text of a `clientContent`'s user turns.

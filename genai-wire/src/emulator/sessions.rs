@@ -1,6 +1,7 @@
 //! The table of sessions and the per-session shared state that tests observe and
-//! control: recording, violations, connections, the parked conversation of a detached
-//! session, and the command channel into the connection task.
+//! control: recording, violations, connections, the function-call ledger, the parked
+//! conversation of a detached session and its checkpoints, and the command channel into
+//! the connection task.
 //!
 //! Locking: the registry's map is touched only when a connection starts, resumes or
 //! ends, and when a test lists sessions. Everything per message goes through the
@@ -17,11 +18,14 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Bytes;
 
 use super::engine::Engine;
-use super::record::{
-    CloseRecord, ConnectionRecord, Direction, Frame, RecordMode, Violation, ViolationKind, kind,
-    write_transcript,
+use super::ledger::{
+    AcceptedResponse, ConversationResult, IgnoredResponse, IssuedCall, Ledger, Note,
 };
-use super::resume;
+use super::record::{
+    CloseRecord, ConnectionRecord, Direction, Fault, FaultRecord, Frame, RecordMode, Violation,
+    ViolationKind, kind, write_transcript,
+};
+use super::resume::{self, Checkpoints};
 use crate::Backend;
 
 /// The id of a logical session (a UUID; on Vertex it is also the `sessionId` sent in
@@ -48,6 +52,7 @@ pub(crate) enum Command {
     Drop,
     Close(u16, String),
     StallPongs(Duration),
+    StopReading,
     GoAway(Duration),
     Inject { bytes: Bytes, text: bool },
 }
@@ -71,13 +76,17 @@ pub(crate) struct Rec {
     pub frames: Vec<Frame>,
     pub violations: Vec<Violation>,
     pub conns: Vec<ConnectionRecord>,
+    pub ledger: Ledger,
     pub cmd: Option<mpsc::UnboundedSender<Command>>,
 }
 
 #[derive(Default)]
 pub(crate) struct Park {
     pub attached: bool,
+    /// The latest conversation, parked while no connection holds it.
     pub engine: Option<Box<Engine>>,
+    /// The conversations the newest handles resume (checkpoint mode).
+    pub checkpoints: Checkpoints,
     pub detached_at: Option<Instant>,
     pub finished: bool,
 }
@@ -102,7 +111,14 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl SessionShared {
-    pub fn new(id: Arc<str>, order: u64, mode: RecordMode, secret: u64, backend: Backend) -> Self {
+    pub fn new(
+        id: Arc<str>,
+        order: u64,
+        mode: RecordMode,
+        secret: u64,
+        backend: Backend,
+        checkpoints_kept: usize,
+    ) -> Self {
         SessionShared {
             id: SessionId(id),
             order,
@@ -113,7 +129,10 @@ impl SessionShared {
             handles_valid_from: AtomicU64::new(1),
             backend: Mutex::new(backend),
             rec: Mutex::new(Rec::default()),
-            park: Mutex::new(Park::default()),
+            park: Mutex::new(Park {
+                checkpoints: Checkpoints::new(checkpoints_kept),
+                ..Park::default()
+            }),
             version: watch::channel(0).0,
         }
     }
@@ -173,6 +192,7 @@ impl SessionShared {
             opened_at: self.elapsed(),
             closed: None,
             resumed,
+            faults: Vec::new(),
         });
         drop(r);
         self.bump();
@@ -190,6 +210,41 @@ impl SessionShared {
         self.bump();
     }
 
+    /// Records a fault on connection `conn`.
+    pub fn fault(&self, conn: u32, fault: Fault) {
+        let at = self.elapsed();
+        if let Some(c) = self.rec().conns.get_mut(conn as usize) {
+            c.faults.push(FaultRecord { at, fault });
+        }
+        self.bump();
+    }
+
+    /// Enters what the engine did with a call or response in the ledger.
+    pub fn note(&self, conn: u32, note: Note) {
+        let at = self.elapsed();
+        let seq = self.handle_seq.load(Ordering::Relaxed);
+        self.rec().ledger.enter(conn, at, seq, note);
+        self.bump();
+    }
+
+    /// This session's calls whose id `text` contains: (id, name).
+    pub fn calls_in(&self, text: &str) -> Vec<(String, String)> {
+        self.rec().ledger.calls_in(text)
+    }
+
+    /// Records a client text as the conversation result of each of `calls`.
+    pub fn note_conversation(
+        &self,
+        conn: u32,
+        via: &'static str,
+        text: &str,
+        calls: &[(String, String)],
+    ) {
+        let at = self.elapsed();
+        self.rec().ledger.conversation(conn, at, via, text, calls);
+        self.bump();
+    }
+
     pub fn set_cmd(&self, tx: Option<mpsc::UnboundedSender<Command>>) {
         self.rec().cmd = tx;
     }
@@ -201,10 +256,10 @@ impl SessionShared {
         }
     }
 
-    /// Mints the next resumption handle.
-    pub fn mint_handle(&self) -> String {
+    /// Mints the next resumption handle: its sequence number and text.
+    pub fn mint_handle(&self) -> (u64, String) {
         let seq = self.handle_seq.fetch_add(1, Ordering::Relaxed) + 1;
-        resume::encode(&self.id.0, seq, self.secret)
+        (seq, resume::encode(&self.id.0, seq, self.secret))
     }
 
     /// Moves the recording of a provisional session (a connection that resumed this
@@ -229,6 +284,22 @@ impl SessionShared {
             v.conn = conn;
             v.at += offset;
             mine.violations.push(v);
+        }
+        for mut c in theirs.ledger.issued.drain(..) {
+            (c.conn, c.at) = (conn, c.at + offset);
+            mine.ledger.issued.push(c);
+        }
+        for mut r in theirs.ledger.accepted.drain(..) {
+            (r.conn, r.at) = (conn, r.at + offset);
+            mine.ledger.accepted.push(r);
+        }
+        for mut r in theirs.ledger.ignored.drain(..) {
+            (r.conn, r.at) = (conn, r.at + offset);
+            mine.ledger.ignored.push(r);
+        }
+        for mut r in theirs.ledger.conversation.drain(..) {
+            (r.conn, r.at) = (conn, r.at + offset);
+            mine.ledger.conversation.push(r);
         }
         drop(mine);
         self.bump();
@@ -260,9 +331,17 @@ impl Registry {
         mode: RecordMode,
         secret: u64,
         backend: Backend,
+        checkpoints_kept: usize,
     ) -> Arc<SessionShared> {
         let order = self.next.fetch_add(1, Ordering::Relaxed);
-        let s = Arc::new(SessionShared::new(id.clone(), order, mode, secret, backend));
+        let s = Arc::new(SessionShared::new(
+            id.clone(),
+            order,
+            mode,
+            secret,
+            backend,
+            checkpoints_kept,
+        ));
         lock(&self.map).insert(id, s.clone());
         self.version.send_modify(|v| *v += 1);
         s
@@ -285,6 +364,14 @@ impl Registry {
         let mut v: Vec<_> = lock(&self.map).values().cloned().collect();
         v.sort_by_key(|s| s.order);
         v
+    }
+
+    /// The name of the call any session issued with this id (locks one session at a
+    /// time; only for client texts that carry an id-shaped token).
+    pub fn call_name(&self, id: &str) -> Option<String> {
+        self.all()
+            .iter()
+            .find_map(|s| s.rec().ledger.name_of(id).map(str::to_string))
     }
 
     pub fn subscribe(&self) -> watch::Receiver<u64> {
@@ -392,6 +479,39 @@ impl SessionHandle {
         self.s.rec().violations.clone()
     }
 
+    /// Every function call the model issued in this session, in order, on any
+    /// connection.
+    pub fn function_calls_issued(&self) -> Vec<IssuedCall> {
+        self.s.rec().ledger.issued.clone()
+    }
+
+    /// Every function response the server acted on (it matched an open call of the
+    /// conversation current at the time), in order.
+    pub fn accepted_function_responses(&self) -> Vec<AcceptedResponse> {
+        self.s.rec().ledger.accepted.clone()
+    }
+
+    /// Every function response the server ignored (unknown, closed or cancelled id, or
+    /// no id), in order. The model never heard these.
+    pub fn ignored_function_responses(&self) -> Vec<IgnoredResponse> {
+        self.s.rec().ledger.ignored.clone()
+    }
+
+    /// Client texts (`clientContent` user turns, `realtimeInput.text`) that named a call
+    /// this emulator issued, in this session or another: results delivered as
+    /// conversation, in order.
+    pub fn conversation_results(&self) -> Vec<ConversationResult> {
+        self.s.rec().ledger.conversation.clone()
+    }
+
+    /// The sequence number (1, 2, ...) of one of this session's resumption handles, to
+    /// compare with [`IssuedCall::handle_seq`]; `None` for anything else.
+    pub fn handle_seq(&self, handle: &str) -> Option<u64> {
+        resume::decode(handle)
+            .filter(|h| *h.session == *self.s.id.0 && h.tag == resume::tag(self.s.secret, h.seq))
+            .map(|h| h.seq)
+    }
+
     /// The websocket connections of this session (more than one after resumption).
     pub fn connections(&self) -> Vec<ConnectionRecord> {
         self.s.rec().conns.clone()
@@ -496,6 +616,58 @@ impl SessionHandle {
         .await
     }
 
+    /// Waits for the `n`th (1-based) function call the model issued.
+    pub async fn wait_for_function_call(
+        &self,
+        n: usize,
+        timeout: Duration,
+    ) -> Result<IssuedCall, WaitTimeout> {
+        let what = format!("function call #{n}");
+        self.wait_inner(timeout, &what, |r| {
+            r.ledger.issued.get(n.saturating_sub(1)).cloned()
+        })
+        .await
+    }
+
+    /// Waits for the `n`th (1-based) accepted function response.
+    pub async fn wait_for_accepted_response(
+        &self,
+        n: usize,
+        timeout: Duration,
+    ) -> Result<AcceptedResponse, WaitTimeout> {
+        let what = format!("accepted function response #{n}");
+        self.wait_inner(timeout, &what, |r| {
+            r.ledger.accepted.get(n.saturating_sub(1)).cloned()
+        })
+        .await
+    }
+
+    /// Waits for the `n`th (1-based) ignored function response.
+    pub async fn wait_for_ignored_response(
+        &self,
+        n: usize,
+        timeout: Duration,
+    ) -> Result<IgnoredResponse, WaitTimeout> {
+        let what = format!("ignored function response #{n}");
+        self.wait_inner(timeout, &what, |r| {
+            r.ledger.ignored.get(n.saturating_sub(1)).cloned()
+        })
+        .await
+    }
+
+    /// Waits for the `n`th (1-based) result delivered as conversation.
+    pub async fn wait_for_conversation_result(
+        &self,
+        n: usize,
+        timeout: Duration,
+    ) -> Result<ConversationResult, WaitTimeout> {
+        let what = format!("conversation result #{n}");
+        self.wait_inner(timeout, &what, |r| {
+            r.ledger.conversation.get(n.saturating_sub(1)).cloned()
+        })
+        .await
+    }
+
     /// Waits until connection `conn` of this session has ended; returns how.
     pub async fn wait_closed(
         &self,
@@ -551,9 +723,19 @@ impl SessionHandle {
         self.s.send(Command::Close(code, reason.into()))
     }
 
-    /// Stops reading the socket (so pings go unanswered) for `duration`.
+    /// Stops reading the socket (so pings go unanswered) for `duration`, then reads
+    /// on. See [`stop_reading`](Self::stop_reading) for good.
     pub fn stall_pongs(&self, duration: Duration) -> bool {
         self.s.send(Command::StallPongs(duration))
+    }
+
+    /// Stops reading the socket for good: pings go unanswered, client messages pile up
+    /// in the TCP receive buffer and, once it is full, the client's writes block. The
+    /// emulator keeps sending (script output, `goAway`, the lifetime close). The
+    /// connection ends when the client gives up (the next send fails), on a fault, or
+    /// at the end of its lifetime.
+    pub fn stop_reading(&self) -> bool {
+        self.s.send(Command::StopReading)
     }
 
     /// Sends `goAway` with this `timeLeft` now, and closes when it runs out.
@@ -561,10 +743,22 @@ impl SessionHandle {
         self.s.send(Command::GoAway(time_left))
     }
 
-    /// Sends this message verbatim in a binary frame (any JSON, valid or not).
+    /// Sends this message verbatim in a binary frame: any text, valid JSON or not, of
+    /// any size (the emulator's 1 MiB limit on its own messages does not apply), e.g.
+    /// `{"goAway":{"timeLeft":"99999999999999999s"}}`. Recorded as a frame and as
+    /// [`Fault::Injected`] on the connection.
     pub fn inject(&self, message: impl Into<String>) -> bool {
         self.s.send(Command::Inject {
             bytes: Bytes::from(message.into()),
+            text: false,
+        })
+    }
+
+    /// Sends these bytes verbatim in a binary frame: anything at all, e.g. a frame far
+    /// above the client's size limit, or bytes that are not JSON or not UTF-8.
+    pub fn inject_bytes(&self, bytes: impl Into<Vec<u8>>) -> bool {
+        self.s.send(Command::Inject {
+            bytes: Bytes::from(bytes.into()),
             text: false,
         })
     }
@@ -582,6 +776,7 @@ impl SessionHandle {
     pub fn expire_handles(&self) {
         let next = self.s.handle_seq.load(Ordering::Relaxed) + 1;
         self.s.handles_valid_from.store(next, Ordering::Relaxed);
+        lock(&self.s.park).checkpoints.clear();
     }
 
     /// The most recent `newHandle` sent to the client, if any.

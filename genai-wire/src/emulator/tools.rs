@@ -4,10 +4,12 @@
 //! The real service tracks calls so that a `toolResponse` lands on the call it answers,
 //! a BLOCKING call keeps the model silent, `willContinue: true` keeps a call open for
 //! more results, and barge-in cancels the calls of the interrupted turn. The emulator
-//! keeps the same bookkeeping here, apart from the socket, so it survives a session
-//! resumption: a response for a call issued on an old connection is accepted on the new
-//! one. Responses that match nothing the model asked for are not silently dropped:
-//! they come back as [`ResponseError`]s that the session records as violations.
+//! keeps the same bookkeeping here, apart from the socket, so it travels with the
+//! conversation: a checkpoint copies it (calls issued after the checkpoint are unknown
+//! to a session resumed from it), and in latest-state resumption a response for a call
+//! issued on an old connection is accepted on the new one. Responses that match nothing
+//! the model asked for are not silently dropped: they come back as [`ResponseError`]s,
+//! which the engine ignores (the model never hears them) and the session records.
 
 use std::collections::VecDeque;
 use std::hash::{BuildHasher, Hasher};
@@ -100,7 +102,7 @@ pub enum ResponseError {
 const MAX_FINISHED: usize = 1024;
 
 /// The calls of one conversation.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Calls {
     calls: VecDeque<Call>,
 }
@@ -179,6 +181,16 @@ impl Calls {
     /// Is any call still open?
     pub fn any_open(&self) -> bool {
         self.calls.iter().any(|c| c.state == CallState::Open)
+    }
+
+    /// The id of the newest open call.
+    #[cfg(test)]
+    pub fn last_open_id(&self) -> Option<String> {
+        self.calls
+            .iter()
+            .rev()
+            .find(|c| c.state == CallState::Open)
+            .map(|c| c.id.clone())
     }
 }
 
