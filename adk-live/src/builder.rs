@@ -14,6 +14,8 @@ use crate::event::{EventQueue, LiveEvent};
 use crate::metrics::Metrics;
 use crate::session::LiveHandle;
 use crate::session::control::ControlState;
+use crate::session::history::History;
+use crate::session::ledger::Ledger;
 use crate::session::link::Dialer;
 use crate::session::replay::Replay;
 use crate::session::task::SessionTask;
@@ -166,10 +168,21 @@ impl LiveSessionBuilder {
             reconnect: config.reconnect.clone(),
             goaway_margin: config.goaway_margin,
             write_bound: config.write_bound(),
-            state: ControlState::default(),
+            state: ControlState {
+                ledger: if config.resumption {
+                    Ledger::default()
+                } else {
+                    Ledger::without_checkpoints()
+                },
+                history: History::new(config.history_limit),
+                ..Default::default()
+            },
             pending: VecDeque::new(),
             replay: Replay::new(config.transparent_resumption),
             failures: 0,
+            conversation: config.conversation_form,
+            held_for_idle: VecDeque::new(),
+            resumption: config.resumption,
         }
         .spawn(link);
         Ok(LiveHandle {

@@ -86,6 +86,20 @@ impl ReconnectPolicy {
     }
 }
 
+/// How a tool result reaches the model as conversation, when the server session no
+/// longer knows its call (see [`LiveEvent::ToolResultAsConversation`](crate::LiveEvent)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ConversationForm {
+    /// A `clientContent` user turn, `turnComplete: false` for `SILENT` (context only) and
+    /// `true` otherwise (a reply). What 2.5 models accept mid-session.
+    #[default]
+    ClientContent,
+    /// `realtimeInput.text`, which always prompts a reply (3.x models refuse
+    /// `clientContent` mid-session).
+    RealtimeText,
+}
+
 /// Everything a session needs.
 ///
 /// ```
@@ -135,6 +149,12 @@ pub struct SessionConfig {
     /// the peer does, that returns within about 2 s (the close handshake) plus the
     /// cancellation grace period of the tools.
     pub write_timeout: Duration,
+    /// How results for calls the server no longer knows are delivered.
+    pub conversation_form: ConversationForm,
+    /// Characters of conversation kept client-side (transcripts, typed text, calls,
+    /// results) to seed a fresh server session when resumption is refused or impossible
+    /// (default 16 Ki; 0 turns it off).
+    pub history_limit: usize,
 }
 
 impl SessionConfig {
@@ -154,6 +174,8 @@ impl SessionConfig {
             event_queue: DEFAULT_EVENT_QUEUE,
             setup_timeout: Duration::from_secs(30),
             write_timeout: Duration::from_secs(10),
+            conversation_form: ConversationForm::default(),
+            history_limit: 16 * 1024,
         }
     }
 

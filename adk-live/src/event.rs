@@ -104,6 +104,16 @@ pub enum LiveEvent {
         /// What went wrong.
         error: String,
     },
+    /// A call's final response could not go as a `functionResponse` because the server
+    /// session no longer knows the call (the session resumed from a checkpoint older than
+    /// the call, or started afresh): it was delivered as conversation instead (a user
+    /// text turn carrying the formatted result).
+    ToolResultAsConversation {
+        /// Call id.
+        call_id: String,
+        /// Tool name.
+        name: String,
+    },
     /// A call was cancelled; no response is sent for it.
     ToolCancelled {
         /// Call id.

@@ -37,7 +37,7 @@ pub mod session;
 pub mod tools;
 
 pub use builder::LiveSessionBuilder;
-pub use config::{ReconnectPolicy, SessionConfig};
+pub use config::{ConversationForm, ReconnectPolicy, SessionConfig};
 pub use error::{Error, Result};
 pub use event::{CancelReason, LiveEvent};
 pub use live::{DEFAULT_MODEL, IntoTokenSource, Live, LiveBuilder};

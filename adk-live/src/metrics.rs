@@ -40,6 +40,9 @@ counters! {
     /// Tool responses this client refused to send (too large, malformed); each became a
     /// small error response and a `ToolFailed` event.
     responses_refused,
+    /// Final results delivered as conversation because the server session no longer knew
+    /// their call (after resuming an older checkpoint, or a fresh session).
+    results_as_conversation,
     /// Events other than audio dropped because the application did not read events.
     events_dropped,
     /// Final tool responses sent.

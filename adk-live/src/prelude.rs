@@ -1,6 +1,6 @@
 //! Everything a voice agent usually needs, in one `use`.
 
-pub use crate::config::{ReconnectPolicy, SessionConfig};
+pub use crate::config::{ConversationForm, ReconnectPolicy, SessionConfig};
 pub use crate::event::{CancelReason, LiveEvent};
 pub use crate::live::{IntoTokenSource, Live, LiveBuilder};
 pub use crate::metrics::MetricsSnapshot;

@@ -3,6 +3,7 @@
 
 mod background_tools;
 mod cancellation;
+mod checkpoints;
 mod conformance_capture;
 mod entry_points;
 mod failures;

@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use genai_wire::protocol::{ServerContent, ServerMessage, ServerPayload, VoiceActivityType};
 
+use super::history::History;
+use super::ledger::Ledger;
 use crate::event::{EventQueue, LiveEvent};
 use crate::tools::lane::ToolLane;
 
@@ -19,17 +21,20 @@ pub(crate) enum Signal {
     None,
     /// The server will close the connection after this long.
     GoAway(Option<Duration>),
-    /// The model's turn ended (a good moment to switch connections).
-    TurnBoundary,
 }
 
-/// Turn state and the latest resumption handle, kept across connections.
+/// Turn state, the latest resumption handle and the calls' ledger, kept across
+/// connections.
 #[derive(Debug, Default)]
 pub(crate) struct ControlState {
     /// The model is producing a turn.
     pub(crate) generating: bool,
     /// The latest handle the server offered.
     pub(crate) handle: Option<String>,
+    /// What the server session knows about each call.
+    pub(crate) ledger: Ledger,
+    /// The conversation so far, to seed a fresh server session.
+    pub(crate) history: History,
     /// `lastConsumedClientMessageIndex` of the latest update (Vertex transparent mode).
     pub(crate) last_consumed: Option<i64>,
 }
@@ -45,11 +50,15 @@ pub(crate) fn on_message(
         ServerPayload::ServerContent(content) => signal = on_content(content, state, events),
         ServerPayload::ToolCall(call) => {
             tracing::debug!(calls = call.function_calls.len(), "toolCall");
-            lane.on_tool_call(call);
+            for (id, name) in lane.on_tool_call(call) {
+                state.ledger.issued(&id, &name);
+                state.history.call(&name);
+            }
         }
         ServerPayload::ToolCallCancellation(c) => {
             tracing::debug!(ids = ?c.ids, "toolCallCancellation");
             lane.on_cancellation(&c.ids);
+            state.ledger.cancelled(&c.ids);
         }
         ServerPayload::GoAway(g) => {
             events.push(LiveEvent::GoAway {
@@ -61,6 +70,7 @@ pub(crate) fn on_message(
             let resumable = u.resumable.unwrap_or(false);
             if let Some(h) = u.new_handle.as_ref().filter(|h| resumable && !h.is_empty()) {
                 state.handle = Some(h.clone());
+                state.ledger.new_handle();
             }
             if u.last_consumed_client_message_index.is_some() {
                 state.last_consumed = u.last_consumed_client_message_index;
@@ -92,11 +102,15 @@ pub(crate) fn on_message(
 fn on_content(content: ServerContent, state: &mut ControlState, events: &EventQueue) -> Signal {
     if let Some(t) = content.input_transcription {
         if let Some(text) = t.text.filter(|t| !t.is_empty()) {
+            state.history.user(&text);
             events.push(LiveEvent::InputTranscript {
                 text,
                 finished: t.finished.unwrap_or(false),
             });
         }
+    }
+    if content.model_turn.is_some() || content.output_transcription.is_some() {
+        state.ledger.model_output();
     }
     if let Some(turn) = content.model_turn {
         state.generating = true;
@@ -112,6 +126,7 @@ fn on_content(content: ServerContent, state: &mut ControlState, events: &EventQu
                 }
             } else if let Some(text) = part.text {
                 if !thought {
+                    state.history.model(&text);
                     events.push(LiveEvent::Text(text));
                 }
             }
@@ -119,6 +134,7 @@ fn on_content(content: ServerContent, state: &mut ControlState, events: &EventQu
     }
     if let Some(t) = content.output_transcription {
         if let Some(text) = t.text.filter(|t| !t.is_empty()) {
+            state.history.model(&text);
             events.push(LiveEvent::OutputTranscript {
                 text,
                 finished: t.finished.unwrap_or(false),
@@ -134,7 +150,6 @@ fn on_content(content: ServerContent, state: &mut ControlState, events: &EventQu
     if content.turn_complete == Some(true) {
         state.generating = false;
         events.push(LiveEvent::TurnComplete);
-        return Signal::TurnBoundary;
     }
     Signal::None
 }

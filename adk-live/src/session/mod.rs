@@ -2,6 +2,8 @@
 
 pub(crate) mod control;
 mod handle;
+pub(crate) mod history;
+pub(crate) mod ledger;
 pub(crate) mod link;
 pub(crate) mod replay;
 pub(crate) mod task;

@@ -25,7 +25,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt;
-use genai_wire::protocol::{self, ClientMessage, FunctionResponse, ToolResponse};
+use genai_wire::protocol::{
+    self, ClientContent, ClientMessage, Content, FunctionResponse, FunctionResponseScheduling,
+    Part, ToolResponse,
+};
 use genai_wire::transport::CLOSE_ABNORMAL;
 use genai_wire::{CloseInfo, Error as WireError};
 use serde_json::json;
@@ -35,9 +38,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::control::{self, ControlState, Signal};
+use super::ledger::{Recovery, Route};
 use super::link::{Dialer, Link};
 use super::replay::Replay;
-use crate::config::ReconnectPolicy;
+use crate::config::{ConversationForm, ReconnectPolicy};
 use crate::error::Error;
 use crate::event::{EventQueue, LiveEvent};
 use crate::metrics::Metrics;
@@ -105,6 +109,12 @@ pub(crate) struct SessionTask {
     pub(crate) replay: Replay,
     /// Failed dials and connections that died young, in a row.
     pub(crate) failures: u32,
+    /// How results for calls the server no longer knows reach the model.
+    pub(crate) conversation: ConversationForm,
+    /// Results as conversation with `WHEN_IDLE` scheduling, held while the model speaks.
+    pub(crate) held_for_idle: VecDeque<ClientMessage>,
+    /// Ask the server for handles (else every new connection is a fresh session).
+    pub(crate) resumption: bool,
 }
 
 impl SessionTask {
@@ -220,13 +230,14 @@ impl SessionTask {
                 _ = tokio::time::sleep(delay) => {}
             }
             let handle = self.state.handle.clone();
+            let generation = self.state.ledger.resume_generation();
             let dialed = tokio::select! {
                 _ = self.shutdown.cancelled() => return Err(None),
                 r = self.dialer.dial(handle.as_deref()) => r,
             };
             match dialed {
                 Ok(link) => {
-                    self.on_reconnected(handle.is_some());
+                    self.on_reconnected(handle.is_some().then_some(generation));
                     return Ok(link);
                 }
                 Err(e)
@@ -237,6 +248,7 @@ impl SessionTask {
                     // dial that is refused too is fatal, so this cannot loop).
                     tracing::warn!(error = %e, "resumption refused; starting a new session");
                     self.state.handle = None;
+                    self.state.ledger.forget_handle();
                     last = Some(e);
                 }
                 // A token fetch that failed (its own retries spent) may be a passing outage
@@ -253,24 +265,96 @@ impl SessionTask {
         }
     }
 
-    fn on_reconnected(&mut self, resumed: bool) {
+    /// A new connection is up. `resumed` is the generation of the checkpoint it resumed
+    /// (`None`: a fresh session). Tool responses that were waiting are not replayed as
+    /// they were: the ledger decides, per call, whether the new server session needs the
+    /// final response again on the wire, as conversation, or not at all.
+    fn on_reconnected(&mut self, resumed: Option<u64>) {
         Metrics::inc(&self.metrics.reconnects);
         let unconsumed = self.replay.take_for_new_link();
-        if resumed {
+        if resumed.is_some() {
             Metrics::inc(&self.metrics.resumptions);
             for message in unconsumed.into_iter().rev() {
                 self.pending.push_front(message);
             }
-        } else {
-            // A fresh session knows none of the old calls: stop them and drop their
-            // responses (reported), rather than answer ids the server never issued.
-            self.lane.cancel_all_session_ended();
-            let mut lost = self.take_pending_responses();
-            lost.extend(self.outbox.drain());
-            report_undelivered(lost, &self.events, &self.metrics);
+        }
+        // Waiting acks and progress are moot on a new connection; finals are in the ledger.
+        self.take_pending_responses();
+        let recovery = self.state.ledger.recover(resumed.unwrap_or(0));
+        self.recover(recovery);
+        if resumed.is_none() {
+            self.seed_fresh_session();
         }
         self.state.generating = false;
-        self.events.push(LiveEvent::Reconnected { resumed });
+        self.events.push(LiveEvent::Reconnected {
+            resumed: resumed.is_some(),
+        });
+    }
+
+    fn recover(&mut self, recovery: Recovery) {
+        let Recovery {
+            resend,
+            as_conversation,
+            orphaned,
+        } = recovery;
+        for (call_id, name) in &orphaned {
+            tracing::info!(%call_id, tool = %name, "the new server session does not know this running call: its result will go as conversation");
+        }
+        if !resend.is_empty() {
+            tracing::info!(
+                count = resend.len(),
+                "re-sending finals the restored checkpoint lacks"
+            );
+            self.pending
+                .push_back(ClientMessage::ToolResponse(ToolResponse {
+                    function_responses: resend,
+                }));
+        }
+        for (call_id, response) in as_conversation {
+            self.as_conversation(&call_id, &response);
+        }
+    }
+
+    /// A fresh server session knows nothing: seed it with the conversation so far, ahead
+    /// of everything else waiting. As `clientContent` turns with `turnComplete: false`
+    /// (context, no reply), the form 2.5 models accept mid-session.
+    fn seed_fresh_session(&mut self) {
+        if self.state.history.is_empty() || self.conversation != ConversationForm::ClientContent {
+            return;
+        }
+        let turns = self.state.history.seed_turns();
+        tracing::info!(
+            turns = turns.len(),
+            "seeding the fresh session with the conversation so far"
+        );
+        self.pending
+            .push_front(ClientMessage::ClientContent(ClientContent {
+                turns,
+                turn_complete: Some(false),
+            }));
+    }
+
+    /// Delivers a final response as conversation (the server does not know its call).
+    fn as_conversation(&mut self, call_id: &str, response: &FunctionResponse) {
+        Metrics::inc(&self.metrics.results_as_conversation);
+        tracing::info!(%call_id, tool = %response.name, "result delivered as conversation");
+        self.events.push(LiveEvent::ToolResultAsConversation {
+            call_id: call_id.to_owned(),
+            name: response.name.clone(),
+        });
+        let scheduling = response.scheduling;
+        let message = conversation_message(call_id, response, self.conversation);
+        match scheduling {
+            // Said now, even over the model.
+            Some(FunctionResponseScheduling::Interrupt) => self.pending.push_back(message),
+            // Context only: nothing is generated, so no need to wait.
+            Some(FunctionResponseScheduling::Silent)
+                if self.conversation == ConversationForm::ClientContent =>
+            {
+                self.pending.push_back(message)
+            }
+            _ => self.held_for_idle.push_back(message),
+        }
     }
 
     /// Takes the tool responses out of the messages waiting for a connection.
@@ -331,6 +415,7 @@ impl SessionTask {
         let Link { writer, broken, .. } = link;
         self.bounded(broken, writer.send_text(text), goaway).await?;
         self.replay.sent(message);
+        self.state.history.sent(message);
         Ok(())
     }
 
@@ -410,21 +495,43 @@ impl SessionTask {
                 ..Default::default()
             });
         }
-        (!replacements.is_empty()).then(|| {
-            ClientMessage::ToolResponse(ToolResponse {
-                function_responses: replacements,
-            })
-        })
+        if replacements.is_empty() {
+            return None;
+        }
+        Some(ClientMessage::ToolResponse(ToolResponse {
+            function_responses: replacements,
+        }))
+    }
+
+    /// True when switching connection now loses nothing the server would resume.
+    fn clean_checkpoint(&self) -> bool {
+        if self.state.generating {
+            return false;
+        }
+        if self.resumption {
+            self.state.ledger.is_clean_checkpoint()
+        } else {
+            self.state.ledger.is_settled()
+        }
     }
 
     /// Runs one connection until it ends.
     async fn serve(&mut self, link: &mut Link) -> Exit {
         let mut goaway_deadline: Option<Instant> = None;
         loop {
+            if !self.state.generating {
+                self.pending.extend(self.held_for_idle.drain(..));
+            }
             while let Some(message) = self.pending.pop_front() {
                 if let Err(exit) = self.deliver(link, message, goaway_deadline).await {
                     return exit;
                 }
+            }
+            // After goAway, move as soon as the newest handle is a clean checkpoint (newer
+            // than every open call and the model's last output): switching earlier would
+            // resume a state that lacks them.
+            if goaway_deadline.is_some() && self.clean_checkpoint() {
+                return Exit::Switch;
             }
             let goaway = async {
                 match goaway_deadline {
@@ -436,9 +543,19 @@ impl SessionTask {
                 biased;
                 _ = self.shutdown.cancelled() => return Exit::Shutdown,
                 item = self.outbox.pop() => {
-                    let message = ClientMessage::ToolResponse(ToolResponse { function_responses: vec![item.response] });
-                    if let Err(exit) = self.deliver(link, message, goaway_deadline).await {
-                        return exit;
+                    match self.state.ledger.route(&item.call_id, &item.response) {
+                        Route::Wire => {
+                            self.state.ledger.answered(&item.call_id, &item.response);
+                            let message = ClientMessage::ToolResponse(ToolResponse { function_responses: vec![item.response] });
+                            if let Err(exit) = self.deliver(link, message, goaway_deadline).await {
+                                return exit;
+                            }
+                        }
+                        Route::Conversation => {
+                            self.state.ledger.answered(&item.call_id, &item.response);
+                            self.as_conversation(&item.call_id, &item.response);
+                        }
+                        Route::Drop => tracing::debug!(call_id = %item.call_id, "interim response for a call the server does not know: not sent"),
                     }
                 }
                 frame = link.reader.next_frame() => {
@@ -460,16 +577,9 @@ impl SessionTask {
                     if let Some(index) = self.state.last_consumed.take() {
                         self.replay.consumed(index);
                     }
-                    match signal {
-                        Signal::GoAway(time_left) => {
-                            let left = time_left.unwrap_or(Duration::ZERO);
-                            goaway_deadline = Some(deadline_after(left.saturating_sub(self.goaway_margin)));
-                            if !self.state.generating {
-                                return Exit::Switch;
-                            }
-                        }
-                        Signal::TurnBoundary if goaway_deadline.is_some() => return Exit::Switch,
-                        _ => {}
+                    if let Signal::GoAway(time_left) = signal {
+                        let left = time_left.unwrap_or(Duration::ZERO);
+                        goaway_deadline = Some(deadline_after(left.saturating_sub(self.goaway_margin)));
                     }
                 }
                 due = link.keepalive.tick() => {
@@ -509,5 +619,32 @@ fn report_undelivered(lost: Vec<Outgoing>, events: &EventQueue, metrics: &Metric
             call_id: item.call_id,
             name: item.response.name,
         });
+    }
+}
+
+/// The conversation form of a final response: a user text turn that carries the
+/// formatted result and says which call it answers.
+fn conversation_message(
+    call_id: &str,
+    response: &FunctionResponse,
+    form: ConversationForm,
+) -> ClientMessage {
+    let text = format!(
+        "[The result of your earlier function call `{}` (id {call_id}) arrived after the \
+         connection changed; use it as that call's response.] {}",
+        response.name, response.response
+    );
+    match form {
+        ConversationForm::ClientContent => ClientMessage::ClientContent(ClientContent {
+            turns: vec![Content {
+                role: Some("user".into()),
+                parts: vec![Part {
+                    text: Some(text),
+                    ..Default::default()
+                }],
+            }],
+            turn_complete: Some(response.scheduling != Some(FunctionResponseScheduling::Silent)),
+        }),
+        ConversationForm::RealtimeText => ClientMessage::realtime_text(text),
     }
 }

@@ -74,11 +74,20 @@ impl ToolLane {
         }
     }
 
-    /// Starts every call of a `toolCall` message. Never awaits.
-    pub(crate) fn on_tool_call(&self, call: ToolCall) {
-        for fc in call.function_calls {
-            self.start(fc);
-        }
+    /// Starts every call of a `toolCall` message. Never awaits. Returns each call's id
+    /// (the server's, or a local one when it sent none) and name.
+    pub(crate) fn on_tool_call(&self, call: ToolCall) -> Vec<(String, String)> {
+        call.function_calls
+            .into_iter()
+            .map(|fc| {
+                let id = fc.id.clone().unwrap_or_else(|| {
+                    format!("local-{}", LOCAL_IDS.fetch_add(1, Ordering::Relaxed))
+                });
+                let name = fc.name.clone();
+                self.start(id.clone(), fc);
+                (id, name)
+            })
+            .collect()
     }
 
     fn formatter_of(&self, name: &str) -> Guarded {
@@ -90,11 +99,7 @@ impl ToolLane {
         })
     }
 
-    fn start(&self, fc: FunctionCall) {
-        let id = fc
-            .id
-            .clone()
-            .unwrap_or_else(|| format!("local-{}", LOCAL_IDS.fetch_add(1, Ordering::Relaxed)));
+    fn start(&self, id: String, fc: FunctionCall) {
         let Some(registered) = self.dispatcher.get(&fc.name).cloned() else {
             let plan = Plan {
                 id,

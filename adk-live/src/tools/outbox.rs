@@ -62,11 +62,15 @@ impl Outbox {
     }
 
     /// Queues an ack or a final response. Gives it back if the session has ended.
-    pub(crate) fn push(&self, call_id: &str, response: FunctionResponse) -> Result<(), Outgoing> {
-        let item = Outgoing {
+    pub(crate) fn push(
+        &self,
+        call_id: &str,
+        response: FunctionResponse,
+    ) -> Result<(), Box<Outgoing>> {
+        let item = Box::new(Outgoing {
             call_id: call_id.to_owned(),
             response,
-        };
+        });
         {
             let mut s = self.lock();
             if s.closed {
@@ -75,7 +79,7 @@ impl Outbox {
             if item.response.will_continue != Some(true) {
                 s.progress.remove(call_id);
             }
-            s.queue.push_back(Entry::Response(Box::new(item)));
+            s.queue.push_back(Entry::Response(item));
         }
         self.notify.notify_one();
         Ok(())
@@ -131,20 +135,6 @@ impl Outbox {
     pub(crate) fn close(&self) -> Vec<Outgoing> {
         let mut s = self.lock();
         s.closed = true;
-        s.progress.clear();
-        s.queue
-            .drain(..)
-            .filter_map(|e| match e {
-                Entry::Response(item) => Some(*item),
-                Entry::Progress(_) => None,
-            })
-            .collect()
-    }
-
-    /// Takes every ack and final still waiting (progress is dropped), leaving the outbox
-    /// open.
-    pub(crate) fn drain(&self) -> Vec<Outgoing> {
-        let mut s = self.lock();
         s.progress.clear();
         s.queue
             .drain(..)

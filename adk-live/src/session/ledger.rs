@@ -1,0 +1,307 @@
+//! What the server session knows about each tool call: the bookkeeping that lets a
+//! result survive a change of connection.
+//!
+//! Why: a resumption handle is a *checkpoint*, not a pointer to the latest state. The
+//! server sends `resumable: false` "while the model is executing function calls or just
+//! generating", and resuming from an older handle "will result in some data loss"
+//! (google-genai `types.py`, `LiveServerSessionResumptionUpdate`). A resumed session
+//! does not act on a `functionResponse` for a call it did not issue (pipecat-ai/pipecat
+//! PR #5497, checked against the live API on 2.5 native-audio and 3.1 flash-live): such a
+//! result must reach the model as conversation instead. Clients that switch on goAway
+//! with the handle from before an open call lose its result (yagudaev/voiceclaw PR #53,
+//! dograh-hq/pipecat PR #39). See live-protocol.md §6b.
+//!
+//! How: every resumable handle starts a new *generation*. Each call remembers the
+//! generation it was issued in and, once answered, the generation of its final response.
+//! A session resumed from the handle of generation `H` knows a call iff the call was
+//! issued before that handle (`issued < H`), and knows its answer iff the answer was
+//! written before it (`answered < H`). A call is *settled* once a handle newer than its
+//! answer has arrived: no checkpoint can lose it any more, and the ledger forgets it.
+
+use std::collections::HashMap;
+
+use genai_wire::protocol::FunctionResponse;
+
+/// One call the ledger follows.
+#[derive(Debug)]
+struct Call {
+    name: String,
+    issued: u64,
+    /// The final response and the generation it was written in.
+    answered: Option<(u64, FunctionResponse)>,
+    /// The current server session does not know this call: its responses must not be
+    /// sent as `functionResponse`.
+    orphaned: bool,
+}
+
+/// What to do after resuming (or starting afresh) for the calls the ledger follows.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct Recovery {
+    /// Finals the restored checkpoint lacks, for calls it knows: send them again.
+    pub(crate) resend: Vec<FunctionResponse>,
+    /// Finals for calls the new server session does not know: deliver as conversation.
+    pub(crate) as_conversation: Vec<(String, FunctionResponse)>,
+    /// Calls still running that the new server session does not know (their results will
+    /// go as conversation).
+    pub(crate) orphaned: Vec<(String, String)>,
+}
+
+/// Answered calls kept for a checkpoint that never comes (a server that sends no
+/// handles): beyond this, the oldest are forgotten.
+const MAX_UNSETTLED_ANSWERS: usize = 256;
+
+/// See the module docs.
+#[derive(Debug, Default)]
+pub(crate) struct Ledger {
+    /// Resumption is off: an answered call is settled at once (a new connection is a
+    /// fresh session anyway).
+    no_checkpoints: bool,
+    /// Generation of the newest resumable handle (0: none yet).
+    generation: u64,
+    /// Generation of the handle the session would resume with now.
+    handle_generation: u64,
+    calls: HashMap<String, Call>,
+    /// The model produced output since the newest handle.
+    output_since_handle: bool,
+}
+
+/// How a response for a call may go out on the current connection.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Route {
+    /// As a `functionResponse` (the server knows the call).
+    Wire,
+    /// As conversation (the server does not know the call); only for finals.
+    Conversation,
+    /// Not at all (an interim response for a call the server does not know).
+    Drop,
+}
+
+impl Ledger {
+    /// A ledger for a session without resumption.
+    pub(crate) fn without_checkpoints() -> Self {
+        Ledger {
+            no_checkpoints: true,
+            ..Default::default()
+        }
+    }
+
+    /// A call arrived in a `toolCall`.
+    pub(crate) fn issued(&mut self, call_id: &str, name: &str) {
+        self.calls.insert(
+            call_id.to_owned(),
+            Call {
+                name: name.to_owned(),
+                issued: self.generation,
+                answered: None,
+                orphaned: false,
+            },
+        );
+    }
+
+    /// The server cancelled these calls: nothing more is owed for them.
+    pub(crate) fn cancelled(&mut self, ids: &[String]) {
+        for id in ids {
+            self.calls.remove(id);
+        }
+    }
+
+    /// The model produced output (a model turn, a transcript of it).
+    pub(crate) fn model_output(&mut self) {
+        self.output_since_handle = true;
+    }
+
+    /// A resumable handle arrived: a new checkpoint. Settles every call answered before it.
+    pub(crate) fn new_handle(&mut self) {
+        self.generation += 1;
+        self.handle_generation = self.generation;
+        self.output_since_handle = false;
+        let generation = self.generation;
+        self.calls
+            .retain(|_, c| !matches!(c.answered, Some((at, _)) if at < generation));
+    }
+
+    /// The handle was dropped (refused by the server): the next session starts afresh.
+    pub(crate) fn forget_handle(&mut self) {
+        self.handle_generation = 0;
+    }
+
+    /// Where a response for `call_id` goes on the current connection.
+    pub(crate) fn route(&self, call_id: &str, response: &FunctionResponse) -> Route {
+        match self.calls.get(call_id) {
+            Some(c) if c.orphaned => {
+                if response.will_continue == Some(true) {
+                    Route::Drop
+                } else {
+                    Route::Conversation
+                }
+            }
+            _ => Route::Wire,
+        }
+    }
+
+    /// A final response was written (on the wire or as conversation).
+    pub(crate) fn answered(&mut self, call_id: &str, response: &FunctionResponse) {
+        if response.will_continue == Some(true) {
+            return;
+        }
+        let generation = self.generation;
+        let Some(c) = self.calls.get_mut(call_id) else {
+            return;
+        };
+        if c.orphaned || self.no_checkpoints {
+            // Delivered as conversation, or no checkpoint can lose it: nothing further
+            // is owed on this call.
+            self.calls.remove(call_id);
+            return;
+        }
+        c.answered = Some((generation, response.clone()));
+        let answered = self.calls.values().filter(|c| c.answered.is_some()).count();
+        if answered > MAX_UNSETTLED_ANSWERS {
+            let oldest = self
+                .calls
+                .iter()
+                .filter_map(|(id, c)| c.answered.as_ref().map(|(at, _)| (*at, id.clone())))
+                .min();
+            if let Some((_, id)) = oldest {
+                self.calls.remove(&id);
+            }
+        }
+    }
+
+    /// True when switching connection now loses nothing: no call is unsettled, and the
+    /// newest handle is newer than the model's last output.
+    pub(crate) fn is_clean_checkpoint(&self) -> bool {
+        self.calls.is_empty() && !self.output_since_handle
+    }
+
+    /// True when no call waits for a response or for settlement.
+    pub(crate) fn is_settled(&self) -> bool {
+        self.calls.is_empty()
+    }
+
+    /// The generation of the handle the next dial would use (0 for none).
+    pub(crate) fn resume_generation(&self) -> u64 {
+        self.handle_generation
+    }
+
+    /// The connection changed: the server session now holds the checkpoint of
+    /// generation `resumed` (0: a fresh session that knows nothing). Returns what must be
+    /// sent again, and how.
+    pub(crate) fn recover(&mut self, resumed: u64) -> Recovery {
+        let mut recovery = Recovery::default();
+        let mut done = Vec::new();
+        for (id, c) in &mut self.calls {
+            let known = resumed > c.issued && !c.orphaned;
+            match (&c.answered, known) {
+                (Some((at, response)), true) if *at >= resumed => {
+                    recovery.resend.push(response.clone());
+                }
+                (Some(_), true) => {}
+                (Some((_, response)), false) => {
+                    recovery
+                        .as_conversation
+                        .push((id.clone(), response.clone()));
+                    done.push(id.clone());
+                }
+                (None, true) => {}
+                (None, false) => {
+                    if !c.orphaned {
+                        recovery.orphaned.push((id.clone(), c.name.clone()));
+                    }
+                    c.orphaned = true;
+                }
+            }
+        }
+        for id in done {
+            self.calls.remove(&id);
+        }
+        self.output_since_handle = false;
+        recovery
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn fin(id: &str) -> FunctionResponse {
+        FunctionResponse {
+            id: Some(id.into()),
+            name: "t".into(),
+            response: json!({"ok": true}),
+            will_continue: Some(false),
+            ..Default::default()
+        }
+    }
+
+    fn interim(id: &str) -> FunctionResponse {
+        FunctionResponse {
+            will_continue: Some(true),
+            ..fin(id)
+        }
+    }
+
+    #[test]
+    fn a_call_issued_after_the_handle_is_unknown_to_the_resumed_session() {
+        let mut l = Ledger::default();
+        l.new_handle(); // H1
+        l.issued("a", "t");
+        assert!(!l.is_clean_checkpoint());
+        // goAway before any newer handle: resume with H1.
+        let r = l.recover(l.resume_generation());
+        assert_eq!(r.orphaned, vec![("a".to_owned(), "t".to_owned())]);
+        assert_eq!(l.route("a", &interim("a")), Route::Drop);
+        assert_eq!(l.route("a", &fin("a")), Route::Conversation);
+        l.answered("a", &fin("a"));
+        assert!(l.is_settled());
+    }
+
+    #[test]
+    fn an_answer_written_after_the_handle_goes_again() {
+        let mut l = Ledger::default();
+        l.new_handle(); // H1
+        l.issued("a", "t");
+        l.answered("a", &fin("a"));
+        // Result written, no fresh handle yet: the checkpoint H1 has no call "a".
+        let r = l.recover(1);
+        assert_eq!(r.as_conversation.len(), 1);
+        assert!(l.is_settled());
+
+        // Known call (issued before H2), answered after H2: resend on the wire.
+        let mut l = Ledger::default();
+        l.issued("b", "t");
+        l.new_handle(); // H1 after the call (a server that checkpoints open calls)
+        l.answered("b", &fin("b"));
+        let r = l.recover(1);
+        assert_eq!(r.resend, vec![fin("b")]);
+        assert!(r.as_conversation.is_empty());
+    }
+
+    #[test]
+    fn a_fresh_handle_settles_and_makes_the_checkpoint_clean() {
+        let mut l = Ledger::default();
+        l.issued("a", "t");
+        l.model_output();
+        l.answered("a", &fin("a"));
+        assert!(!l.is_clean_checkpoint());
+        l.new_handle();
+        assert!(l.is_clean_checkpoint());
+        let r = l.recover(l.resume_generation());
+        assert_eq!(r, Recovery::default());
+    }
+
+    #[test]
+    fn a_fresh_session_knows_nothing() {
+        let mut l = Ledger::default();
+        l.new_handle();
+        l.issued("a", "t");
+        l.new_handle();
+        l.issued("b", "t");
+        l.forget_handle();
+        let r = l.recover(0);
+        assert_eq!(r.orphaned.len(), 2);
+        l.cancelled(&["a".into()]);
+        assert_eq!(l.route("b", &fin("b")), Route::Conversation);
+    }
+}
