@@ -25,6 +25,7 @@ pub mod auth;
 pub mod backend;
 pub mod endpoint;
 mod error;
+pub mod profile;
 pub mod protocol;
 pub mod secret;
 pub mod transport;
