@@ -8,6 +8,7 @@ use genai_wire::protocol::{Modality, Tool as WireTool};
 use tokio::sync::{Mutex, mpsc};
 use tokio_util::sync::CancellationToken;
 
+use crate::config::ConversationForm;
 use crate::config::SessionConfig;
 use crate::error::{Error, Result};
 use crate::event::{EventQueue, LiveEvent};
@@ -19,9 +20,11 @@ use crate::session::ledger::Ledger;
 use crate::session::link::Dialer;
 use crate::session::replay::Replay;
 use crate::session::task::SessionTask;
-use crate::tools::lane::ToolLane;
+use crate::tools::lane::{ToolLane, WireRules};
 use crate::tools::outbox::Outbox;
 use crate::tools::{BackgroundToolTracker, ToolDispatcher, ToolExecutionMode, ToolOptions};
+use genai_wire::profile::{ModelProfile, ThinkingForm};
+use genai_wire::protocol::Setup;
 
 /// How many application messages may wait for the socket before `send` waits.
 const APP_QUEUE: usize = 64;
@@ -117,7 +120,18 @@ impl LiveSessionBuilder {
                 generation.response_modalities = vec![Modality::Audio];
             }
         }
-        let declarations = dispatcher.declarations();
+        let profile = match config.profile.clone() {
+            Some(p) => p,
+            None => {
+                let p = ModelProfile::for_model(&setup.model, backend);
+                if p.is_unknown() {
+                    tracing::warn!(model = %setup.model, "no profile for this model: using a conservative one");
+                }
+                p
+            }
+        };
+        check_setup(&setup, &profile)?;
+        let declarations = dispatcher.declarations(&profile).map_err(Error::Config)?;
         if !declarations.is_empty() {
             setup.tools.push(WireTool {
                 function_declarations: declarations,
@@ -133,7 +147,7 @@ impl LiveSessionBuilder {
             transparent: config.transparent_resumption,
             setup_timeout: config.setup_timeout,
         };
-        let link = dialer.dial(None).await?;
+        let link = dialer.dial(None, false).await?;
 
         let metrics = Arc::new(Metrics::default());
         let events = Arc::new(EventQueue::new(
@@ -149,7 +163,7 @@ impl LiveSessionBuilder {
         let lane = ToolLane::new(
             Arc::new(dispatcher),
             tracker.clone(),
-            backend,
+            WireRules::of(&profile),
             outbox.clone(),
             events.clone(),
             metrics.clone(),
@@ -175,12 +189,20 @@ impl LiveSessionBuilder {
                     Ledger::without_checkpoints()
                 },
                 history: History::new(config.history_limit),
+                idle_signal: profile.idle_signal,
                 ..Default::default()
             },
             pending: VecDeque::new(),
             replay: Replay::new(config.transparent_resumption),
             failures: 0,
-            conversation: config.conversation_form,
+            conversation: config.conversation_form.unwrap_or(
+                if profile.mid_session_client_content {
+                    ConversationForm::ClientContent
+                } else {
+                    ConversationForm::RealtimeText
+                },
+            ),
+            history_seed: profile.history_seed,
             held_for_idle: VecDeque::new(),
             resumption: config.resumption,
         }
@@ -195,5 +217,33 @@ impl LiveSessionBuilder {
             backend,
             session_id,
         })
+    }
+}
+
+/// Refuses locally, before the wire, a setup the model's profile says the server refuses.
+fn check_setup(setup: &Setup, profile: &ModelProfile) -> Result<()> {
+    let thinking = setup
+        .generation_config
+        .as_ref()
+        .and_then(|g| g.thinking_config.as_ref());
+    let Some(thinking) = thinking else {
+        return Ok(());
+    };
+    let refused = match profile.thinking {
+        ThinkingForm::Refused => Some("`thinkingConfig` is refused"),
+        ThinkingForm::Level if thinking.thinking_budget.is_some() => {
+            Some("`thinkingBudget` is not its form (use `thinkingLevel`)")
+        }
+        ThinkingForm::Budget if thinking.thinking_level.is_some() => {
+            Some("`thinkingLevel` is not its form (use `thinkingBudget`)")
+        }
+        _ => None,
+    };
+    match refused {
+        Some(why) => Err(Error::Config(format!(
+            "{} on {}: {why} (the server would close with 1007)",
+            setup.model, profile.name
+        ))),
+        None => Ok(()),
     }
 }

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use genai_wire::auth::Credentials;
 use genai_wire::endpoint::Endpoint;
+use genai_wire::profile::ModelProfile;
 use genai_wire::protocol::Setup;
 use genai_wire::transport::TransportConfig;
 
@@ -149,8 +150,14 @@ pub struct SessionConfig {
     /// the peer does, that returns within about 2 s (the close handshake) plus the
     /// cancellation grace period of the tools.
     pub write_timeout: Duration,
-    /// How results for calls the server no longer knows are delivered.
-    pub conversation_form: ConversationForm,
+    /// How results for calls the server no longer knows are delivered (default: from the
+    /// model's profile: `clientContent` where it is accepted mid-session, else
+    /// `realtimeInput.text`).
+    pub conversation_form: Option<ConversationForm>,
+    /// The model's profile (default: looked up by model name and backend in
+    /// `genai_wire::profile`; an unknown model gets a conservative one and a warning).
+    /// Set it to override what the table says.
+    pub profile: Option<ModelProfile>,
     /// Characters of conversation kept client-side (transcripts, typed text, calls,
     /// results) to seed a fresh server session when resumption is refused or impossible
     /// (default 16 Ki; 0 turns it off).
@@ -174,7 +181,8 @@ impl SessionConfig {
             event_queue: DEFAULT_EVENT_QUEUE,
             setup_timeout: Duration::from_secs(30),
             write_timeout: Duration::from_secs(10),
-            conversation_form: ConversationForm::default(),
+            conversation_form: None,
+            profile: None,
             history_limit: 16 * 1024,
         }
     }

@@ -28,10 +28,11 @@ use crate::protocol::Behavior;
 const TABLE: &str = include_str!("../profiles/models.json");
 
 /// How the model says it has finished with the user's request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum IdleSignal {
     /// `turnComplete` means idle.
+    #[default]
     TurnComplete,
     /// Idle only at `interactionStatus: IDLE` (sent alongside `turnComplete`); the model
     /// may speak several turns for one request while it reasons or waits on tools.

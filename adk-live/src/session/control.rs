@@ -7,7 +7,10 @@
 
 use std::time::Duration;
 
-use genai_wire::protocol::{ServerContent, ServerMessage, ServerPayload, VoiceActivityType};
+use genai_wire::profile::IdleSignal;
+use genai_wire::protocol::{
+    InteractionStatus, ServerContent, ServerMessage, ServerPayload, VoiceActivityType,
+};
 
 use super::history::History;
 use super::ledger::Ledger;
@@ -35,6 +38,8 @@ pub(crate) struct ControlState {
     pub(crate) ledger: Ledger,
     /// The conversation so far, to seed a fresh server session.
     pub(crate) history: History,
+    /// How the model signals that it is idle (its profile).
+    pub(crate) idle_signal: IdleSignal,
     /// `lastConsumedClientMessageIndex` of the latest update (Vertex transparent mode).
     pub(crate) last_consumed: Option<i64>,
 }
@@ -50,8 +55,8 @@ pub(crate) fn on_message(
         ServerPayload::ServerContent(content) => signal = on_content(content, state, events),
         ServerPayload::ToolCall(call) => {
             tracing::debug!(calls = call.function_calls.len(), "toolCall");
-            for (id, name) in lane.on_tool_call(call) {
-                state.ledger.issued(&id, &name);
+            for (id, name, deferred) in lane.on_tool_call(call) {
+                state.ledger.issued(&id, &name, deferred);
                 state.history.call(&name);
             }
         }
@@ -147,8 +152,19 @@ fn on_content(content: ServerContent, state: &mut ControlState, events: &EventQu
     if content.generation_complete == Some(true) {
         events.push(LiveEvent::GenerationComplete);
     }
+    // With `interactionStatus` (3.8 extended thinking) a turn's end is not idleness: the
+    // model may speak again while it reasons or waits on tools, until `IDLE` ("always
+    // sent alongside turn_complete": google-genai 3.6.1 types.py; REQUIRES_ACTION is the
+    // deprecated spelling of IDLE).
+    let status = content.interaction_status;
+    if status == Some(InteractionStatus::InProgress) {
+        state.generating = true;
+    }
     if content.turn_complete == Some(true) {
-        state.generating = false;
+        state.generating = match state.idle_signal {
+            IdleSignal::TurnComplete => false,
+            IdleSignal::InteractionStatus => status == Some(InteractionStatus::InProgress),
+        };
         events.push(LiveEvent::TurnComplete);
     }
     Signal::None

@@ -32,6 +32,9 @@ struct Call {
     /// The current server session does not know this call: its responses must not be
     /// sent as `functionResponse`.
     orphaned: bool,
+    /// Answered at once with a final "running" response (synchronous-only model): the
+    /// real result goes as conversation.
+    deferred: bool,
 }
 
 /// What to do after resuming (or starting afresh) for the calls the ledger follows.
@@ -85,8 +88,9 @@ impl Ledger {
         }
     }
 
-    /// A call arrived in a `toolCall`.
-    pub(crate) fn issued(&mut self, call_id: &str, name: &str) {
+    /// A call arrived in a `toolCall`; `deferred` when the lane answers it at once and
+    /// delivers the real result later (a synchronous-only model).
+    pub(crate) fn issued(&mut self, call_id: &str, name: &str, deferred: bool) {
         self.calls.insert(
             call_id.to_owned(),
             Call {
@@ -94,6 +98,7 @@ impl Ledger {
                 issued: self.generation,
                 answered: None,
                 orphaned: false,
+                deferred,
             },
         );
     }
@@ -148,6 +153,13 @@ impl Ledger {
         let Some(c) = self.calls.get_mut(call_id) else {
             return;
         };
+        if c.deferred {
+            // The immediate "running" answer closed the call on the server: the result
+            // that follows goes as conversation.
+            c.deferred = false;
+            c.orphaned = true;
+            return;
+        }
         if c.orphaned || self.no_checkpoints {
             // Delivered as conversation, or no checkpoint can lose it: nothing further
             // is owed on this call.
@@ -246,7 +258,7 @@ mod tests {
     fn a_call_issued_after_the_handle_is_unknown_to_the_resumed_session() {
         let mut l = Ledger::default();
         l.new_handle(); // H1
-        l.issued("a", "t");
+        l.issued("a", "t", false);
         assert!(!l.is_clean_checkpoint());
         // goAway before any newer handle: resume with H1.
         let r = l.recover(l.resume_generation());
@@ -261,7 +273,7 @@ mod tests {
     fn an_answer_written_after_the_handle_goes_again() {
         let mut l = Ledger::default();
         l.new_handle(); // H1
-        l.issued("a", "t");
+        l.issued("a", "t", false);
         l.answered("a", &fin("a"));
         // Result written, no fresh handle yet: the checkpoint H1 has no call "a".
         let r = l.recover(1);
@@ -270,7 +282,7 @@ mod tests {
 
         // Known call (issued before H2), answered after H2: resend on the wire.
         let mut l = Ledger::default();
-        l.issued("b", "t");
+        l.issued("b", "t", false);
         l.new_handle(); // H1 after the call (a server that checkpoints open calls)
         l.answered("b", &fin("b"));
         let r = l.recover(1);
@@ -281,7 +293,7 @@ mod tests {
     #[test]
     fn a_fresh_handle_settles_and_makes_the_checkpoint_clean() {
         let mut l = Ledger::default();
-        l.issued("a", "t");
+        l.issued("a", "t", false);
         l.model_output();
         l.answered("a", &fin("a"));
         assert!(!l.is_clean_checkpoint());
@@ -295,13 +307,25 @@ mod tests {
     fn a_fresh_session_knows_nothing() {
         let mut l = Ledger::default();
         l.new_handle();
-        l.issued("a", "t");
+        l.issued("a", "t", false);
         l.new_handle();
-        l.issued("b", "t");
+        l.issued("b", "t", false);
         l.forget_handle();
         let r = l.recover(0);
         assert_eq!(r.orphaned.len(), 2);
         l.cancelled(&["a".into()]);
         assert_eq!(l.route("b", &fin("b")), Route::Conversation);
+    }
+
+    #[test]
+    fn a_deferred_call_answers_once_on_the_wire_then_as_conversation() {
+        let mut l = Ledger::default();
+        l.issued("a", "t", true);
+        assert_eq!(l.route("a", &fin("a")), Route::Wire);
+        l.answered("a", &fin("a"));
+        assert_eq!(l.route("a", &interim("a")), Route::Drop);
+        assert_eq!(l.route("a", &fin("a")), Route::Conversation);
+        l.answered("a", &fin("a"));
+        assert!(l.is_settled());
     }
 }

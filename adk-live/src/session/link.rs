@@ -5,7 +5,8 @@ use std::time::Duration;
 use genai_wire::auth::Credentials;
 use genai_wire::endpoint::Endpoint;
 use genai_wire::protocol::{
-    self, ClientMessage, ServerMessage, ServerPayload, SessionResumptionConfig, Setup,
+    self, ClientMessage, HistoryConfig, ServerMessage, ServerPayload, SessionResumptionConfig,
+    Setup,
 };
 use genai_wire::transport::{self, Keepalive, TransportConfig, WireReader, WireWriter};
 use genai_wire::{Backend, CloseInfo};
@@ -44,9 +45,15 @@ impl Dialer {
         self.endpoint.backend()
     }
 
-    /// The setup message for a connection, resuming with `handle` when given.
-    pub(crate) fn setup_message(&self, handle: Option<&str>) -> ClientMessage {
+    /// The setup message for a connection, resuming with `handle` when given, announcing
+    /// a `clientContent` history seed when `seeded`.
+    pub(crate) fn setup_message(&self, handle: Option<&str>, seeded: bool) -> ClientMessage {
         let mut setup = self.setup.clone();
+        if seeded {
+            setup.history_config = Some(HistoryConfig {
+                initial_history_in_client_content: Some(true),
+            });
+        }
         if self.resumption {
             setup.session_resumption = Some(SessionResumptionConfig {
                 handle: handle.map(str::to_owned),
@@ -56,14 +63,15 @@ impl Dialer {
         ClientMessage::from(setup)
     }
 
-    /// Connects, sends setup and waits for `setupComplete`.
-    pub(crate) async fn dial(&self, handle: Option<&str>) -> Result<Link> {
+    /// Connects, sends setup and waits for `setupComplete`. `seeded`: the first messages
+    /// will be `clientContent` history (3.x `historyConfig.initialHistoryInClientContent`).
+    pub(crate) async fn dial(&self, handle: Option<&str>, seeded: bool) -> Result<Link> {
         let backend = self.backend();
         let request = genai_wire::auth::connect_request(&self.endpoint, &self.credentials).await?;
         let connection = transport::connect(&request, &self.transport).await?;
         let keepalive = connection.keepalive();
         let (mut writer, mut reader) = connection.split();
-        let setup = protocol::encode_client(&self.setup_message(handle), backend)?;
+        let setup = protocol::encode_client(&self.setup_message(handle, seeded), backend)?;
         // Both the setup write and the wait for its answer are bounded: a peer that stops
         // reading or never answers cannot hold a dial forever.
         let first = tokio::time::timeout(self.setup_timeout, async {

@@ -47,6 +47,7 @@ use crate::event::{EventQueue, LiveEvent};
 use crate::metrics::Metrics;
 use crate::tools::lane::{ToolLane, panic_message};
 use crate::tools::outbox::{Outbox, Outgoing};
+use genai_wire::profile::HistorySeed;
 
 /// Why one connection's loop stopped.
 enum Exit {
@@ -115,6 +116,8 @@ pub(crate) struct SessionTask {
     pub(crate) held_for_idle: VecDeque<ClientMessage>,
     /// Ask the server for handles (else every new connection is a fresh session).
     pub(crate) resumption: bool,
+    /// How the model takes a history seed.
+    pub(crate) history_seed: HistorySeed,
 }
 
 impl SessionTask {
@@ -231,9 +234,12 @@ impl SessionTask {
             }
             let handle = self.state.handle.clone();
             let generation = self.state.ledger.resume_generation();
+            let seeded = handle.is_none()
+                && self.history_seed == HistorySeed::InitialHistoryInClientContent
+                && !self.state.history.is_empty();
             let dialed = tokio::select! {
                 _ = self.shutdown.cancelled() => return Err(None),
-                r = self.dialer.dial(handle.as_deref()) => r,
+                r = self.dialer.dial(handle.as_deref(), seeded) => r,
             };
             match dialed {
                 Ok(link) => {
@@ -316,12 +322,18 @@ impl SessionTask {
     }
 
     /// A fresh server session knows nothing: seed it with the conversation so far, ahead
-    /// of everything else waiting. As `clientContent` turns with `turnComplete: false`
-    /// (context, no reply), the form 2.5 models accept mid-session.
+    /// of everything else waiting, in the form the model's profile gives: `clientContent`
+    /// turns with `turnComplete: false` (context, no reply) on 2.5; on 3.x the setup
+    /// announced `historyConfig.initialHistoryInClientContent` and the seed ends with
+    /// `turnComplete: true` (the server takes it without a model call, then realtime
+    /// input).
     fn seed_fresh_session(&mut self) {
-        if self.state.history.is_empty() || self.conversation != ConversationForm::ClientContent {
-            return;
-        }
+        let turn_complete = match self.history_seed {
+            _ if self.state.history.is_empty() => return,
+            HistorySeed::None => return,
+            HistorySeed::ClientContent => false,
+            HistorySeed::InitialHistoryInClientContent => true,
+        };
         let turns = self.state.history.seed_turns();
         tracing::info!(
             turns = turns.len(),
@@ -330,7 +342,7 @@ impl SessionTask {
         self.pending
             .push_front(ClientMessage::ClientContent(ClientContent {
                 turns,
-                turn_complete: Some(false),
+                turn_complete: Some(turn_complete),
             }));
     }
 

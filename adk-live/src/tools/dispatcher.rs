@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
+use genai_wire::profile::{DeclarationSchema, ModelProfile};
 use genai_wire::protocol::{Behavior, FunctionDeclaration};
 
 use super::mode::{ToolExecutionMode, ToolOptions};
@@ -98,17 +99,44 @@ impl ToolDispatcher {
         self.tools.is_empty()
     }
 
-    /// The declarations for setup: background tools are declared `NON_BLOCKING`.
-    pub fn declarations(&self) -> Vec<FunctionDeclaration> {
+    /// The declarations for setup, each stating its `behavior` wherever the model's
+    /// default differs from what the tool needs:
+    /// * a background tool is `NON_BLOCKING` where the model accepts it; on a
+    ///   synchronous-only model (3.1) it is declared without one and runs deferred (an
+    ///   immediate final "running" response, the result later as conversation);
+    /// * a standard tool is `BLOCKING` where the default is non-blocking (3.8, Vertex);
+    ///   where `BLOCKING` is refused (3.8 extended thinking) it is declared `NON_BLOCKING`
+    ///   and its result is delivered like a background tool's.
+    ///
+    /// Fails (refused locally) when a declaration uses a schema form the model takes
+    /// badly (`parametersJsonSchema` on 3.8 extended thinking).
+    pub fn declarations(&self, profile: &ModelProfile) -> Result<Vec<FunctionDeclaration>, String> {
         self.order
             .iter()
             .filter_map(|n| self.tools.get(n))
             .map(|r| {
                 let mut d = r.tool.declaration();
-                if r.options.mode.is_background() {
-                    d.behavior = Some(Behavior::NonBlocking);
+                if profile.declaration_schema == DeclarationSchema::Parameters
+                    && d.parameters.is_none()
+                    && d.parameters_json_schema.is_some()
+                {
+                    return Err(format!(
+                        "tool `{}` declares `parametersJsonSchema`, which {} plans as text \
+                         instead of calling (declare `parameters`)",
+                        d.name, profile.name
+                    ));
                 }
-                d
+                let wanted = if r.options.mode.is_background() || !profile.accepts_blocking {
+                    Behavior::NonBlocking
+                } else {
+                    Behavior::Blocking
+                };
+                d.behavior = match wanted {
+                    Behavior::NonBlocking if !profile.accepts_non_blocking => None,
+                    w if w == profile.default_behavior && !r.options.mode.is_background() => None,
+                    w => Some(w),
+                };
+                Ok(d)
             })
             .collect()
     }

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use futures::FutureExt;
-use genai_wire::Backend;
+use genai_wire::profile::ModelProfile;
 use genai_wire::protocol::{FunctionCall, FunctionResponse, FunctionResponseScheduling, ToolCall};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -35,12 +35,37 @@ use crate::metrics::Metrics;
 
 static LOCAL_IDS: AtomicU64 = AtomicU64::new(1);
 
+/// What the model's profile lets the lane put on the wire.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WireRules {
+    /// Interim responses (`willContinue: true`) are accepted: acks and progress go out.
+    will_continue: bool,
+    /// `scheduling` is accepted on responses.
+    scheduling: bool,
+    /// NON_BLOCKING is not accepted: background calls run deferred (an immediate final
+    /// "running" response; the result later as conversation).
+    sync_only: bool,
+    /// BLOCKING is not accepted: every tool runs as a background tool.
+    all_background: bool,
+}
+
+impl WireRules {
+    pub(crate) fn of(profile: &ModelProfile) -> Self {
+        WireRules {
+            will_continue: profile.accepts_will_continue,
+            scheduling: profile.accepts_scheduling,
+            sync_only: profile.is_sync_only(),
+            all_background: !profile.accepts_blocking,
+        }
+    }
+}
+
 /// Runs tool calls and queues their responses.
 #[derive(Clone)]
 pub(crate) struct ToolLane {
     dispatcher: Arc<ToolDispatcher>,
     tracker: BackgroundToolTracker,
-    backend: Backend,
+    rules: WireRules,
     outbox: Arc<Outbox>,
     events: Arc<EventQueue>,
     metrics: Arc<Metrics>,
@@ -59,7 +84,7 @@ impl ToolLane {
     pub(crate) fn new(
         dispatcher: Arc<ToolDispatcher>,
         tracker: BackgroundToolTracker,
-        backend: Backend,
+        rules: WireRules,
         outbox: Arc<Outbox>,
         events: Arc<EventQueue>,
         metrics: Arc<Metrics>,
@@ -67,7 +92,7 @@ impl ToolLane {
         ToolLane {
             dispatcher,
             tracker,
-            backend,
+            rules,
             outbox,
             events,
             metrics,
@@ -75,8 +100,9 @@ impl ToolLane {
     }
 
     /// Starts every call of a `toolCall` message. Never awaits. Returns each call's id
-    /// (the server's, or a local one when it sent none) and name.
-    pub(crate) fn on_tool_call(&self, call: ToolCall) -> Vec<(String, String)> {
+    /// (the server's, or a local one when it sent none), name, and whether it runs
+    /// deferred (answered at once; its result goes later as conversation).
+    pub(crate) fn on_tool_call(&self, call: ToolCall) -> Vec<(String, String, bool)> {
         call.function_calls
             .into_iter()
             .map(|fc| {
@@ -84,8 +110,8 @@ impl ToolLane {
                     format!("local-{}", LOCAL_IDS.fetch_add(1, Ordering::Relaxed))
                 });
                 let name = fc.name.clone();
-                self.start(id.clone(), fc);
-                (id, name)
+                let deferred = self.start(id.clone(), fc);
+                (id, name, deferred)
             })
             .collect()
     }
@@ -99,7 +125,7 @@ impl ToolLane {
         })
     }
 
-    fn start(&self, id: String, fc: FunctionCall) {
+    fn start(&self, id: String, fc: FunctionCall) -> bool {
         let Some(registered) = self.dispatcher.get(&fc.name).cloned() else {
             let plan = Plan {
                 id,
@@ -114,10 +140,14 @@ impl ToolLane {
                 error: error.clone(),
             });
             self.send_final(&plan, Err(error));
-            return;
+            return false;
         };
         let background = match &registered.options.mode {
-            ToolExecutionMode::Standard => None,
+            ToolExecutionMode::Standard if !self.rules.all_background => None,
+            ToolExecutionMode::Standard => Some((
+                self.formatter_of(&fc.name),
+                FunctionResponseScheduling::WhenIdle,
+            )),
             ToolExecutionMode::Background { scheduling, .. } => Some((
                 self.formatter_of(&fc.name),
                 scheduling.unwrap_or(FunctionResponseScheduling::WhenIdle),
@@ -142,7 +172,7 @@ impl ToolLane {
                         error: error.clone(),
                     });
                     self.send_final(&plan, Err(error));
-                    return;
+                    return false;
                 }
                 DuplicatePolicy::Replace => self.replace(&running, &plan),
             }
@@ -154,11 +184,28 @@ impl ToolLane {
             args: fc.args.clone(),
             background: plan.background.is_some(),
         });
+        let mut deferred = false;
         if let Some((formatter, _)) = &plan.background {
-            // The ack: at once, before the call is even spawned. Vertex refuses
-            // `willContinue`, so there a background call gets its one final response only.
-            if self.backend == Backend::DeveloperApi {
-                self.send_interim(&plan, formatter.running(&plan.name, &fc.args));
+            // The ack: at once, before the call is even spawned. Where `willContinue` is
+            // refused (Vertex) a background call gets its one final response only; on a
+            // synchronous-only model the ack *is* the final response (the model would not
+            // speak before it) and the result follows as conversation.
+            let running = formatter.running(&plan.name, &fc.args);
+            if self.rules.will_continue && !self.rules.sync_only {
+                self.send_interim(&plan, running);
+            } else if self.rules.sync_only {
+                deferred = true;
+                self.send(
+                    &plan.id,
+                    FunctionResponse {
+                        id: plan.wire_id.clone(),
+                        name: plan.name.clone(),
+                        response: running,
+                        ..Default::default()
+                    },
+                );
+            }
+            if self.rules.will_continue || self.rules.sync_only {
                 Metrics::inc(&self.metrics.tool_acks);
                 self.events.push(LiveEvent::ToolAcked {
                     call_id: plan.id.clone(),
@@ -167,6 +214,7 @@ impl ToolLane {
             }
         }
         self.spawn(plan, registered, fc.args, dedup_key);
+        deferred
     }
 
     /// Stops a running call replaced by a duplicate: the model gets a final, silent
@@ -182,10 +230,12 @@ impl ToolLane {
                     id: Some(c.call_id.clone()).filter(|id| !id.starts_with("local-")),
                     name: c.name.clone(),
                     response: payload.clone(),
-                    scheduling: Some(FunctionResponseScheduling::Silent),
-                    will_continue: (self.backend == Backend::DeveloperApi
-                        && plan.background.is_some())
-                    .then_some(false),
+                    scheduling: self
+                        .rules
+                        .scheduling
+                        .then_some(FunctionResponseScheduling::Silent),
+                    will_continue: (self.rules.will_continue && plan.background.is_some())
+                        .then_some(false),
                     ..Default::default()
                 },
             );
@@ -263,7 +313,7 @@ impl ToolLane {
             return false;
         }
         if let Some((formatter, _)) = &plan.background {
-            if self.backend == Backend::DeveloperApi {
+            if self.rules.will_continue && !self.rules.sync_only {
                 let response = FunctionResponse {
                     id: plan.wire_id.clone(),
                     name: plan.name.clone(),
@@ -309,8 +359,8 @@ impl ToolLane {
                 id: plan.wire_id.clone(),
                 name: plan.name.clone(),
                 response: formatter.result(&plan.name, outcome.as_ref().map_err(String::as_str)),
-                scheduling: Some(*scheduling),
-                will_continue: (self.backend == Backend::DeveloperApi).then_some(false),
+                scheduling: self.rules.scheduling.then_some(*scheduling),
+                will_continue: (self.rules.will_continue && !self.rules.sync_only).then_some(false),
                 ..Default::default()
             },
             None => FunctionResponse {
