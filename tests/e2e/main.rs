@@ -8,6 +8,7 @@ mod conformance_capture;
 mod entry_points;
 mod failures;
 mod misbehaving;
+mod profiles;
 mod raw_server;
 mod resilience;
 mod scheduling;
