@@ -5,8 +5,9 @@ use std::sync::Arc;
 use genai_wire::auth::{Credentials, StaticToken, TokenSource};
 use genai_wire::endpoint::Endpoint;
 use genai_wire::protocol::{
-    AudioTranscriptionConfig, Content, FunctionResponseScheduling, GenerationConfig, Modality,
-    Part, PrebuiltVoiceConfig, Setup, SpeechConfig, VoiceConfig,
+    AudioTranscriptionConfig, Content, ContextWindowCompressionConfig, FunctionResponseScheduling,
+    GenerationConfig, Modality, Part, PrebuiltVoiceConfig, Setup, SlidingWindow, SpeechConfig,
+    VoiceConfig,
 };
 use genai_wire::{Backend, Secret};
 
@@ -16,8 +17,10 @@ use crate::error::Result;
 use crate::session::LiveHandle;
 use crate::tools::{ResultFormatter, Tool, ToolDispatcher, ToolExecutionMode, ToolOptions};
 
-/// The model used when none is set.
-pub const DEFAULT_MODEL: &str = "gemini-live-2.5-flash-preview";
+/// The model used when none is set, on both backends: the current GA Live model
+/// (December 2026), NON_BLOCKING by default, with `willContinue` on the Developer API
+/// (see `genai_wire::profile`). Override with [`LiveBuilder::model`].
+pub const DEFAULT_MODEL: &str = "gemini-3.8-live";
 
 /// Entry point of the L2 API.
 #[derive(Debug)]
@@ -118,6 +121,13 @@ impl Default for LiveBuilder {
                 }),
                 input_audio_transcription: Some(AudioTranscriptionConfig::default()),
                 output_audio_transcription: Some(AudioTranscriptionConfig::default()),
+                // Sliding-window compression, so a session outlives the 15-minute audio
+                // limit across resumptions (live-protocol.md 5). Turn it off with
+                // `.setup(|s| s.context_window_compression = None)`.
+                context_window_compression: Some(ContextWindowCompressionConfig {
+                    sliding_window: Some(SlidingWindow::default()),
+                    ..Default::default()
+                }),
                 ..Default::default()
             },
             dispatcher: ToolDispatcher::new(),

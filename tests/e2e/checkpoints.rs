@@ -316,11 +316,17 @@ async fn a_refused_handle_mid_call_seeds_the_fresh_session_then_delivers_the_res
     })
     .await;
     let fresh = fresh.unwrap();
-    // First the seed: the conversation so far as context (no reply asked for), with the
-    // user's words and the call; then the result as conversation.
+    // First the seed, in the default model's (3.8) form: setup announces
+    // `initialHistoryInClientContent`, and the seed (the user's words and the call) ends
+    // with `turnComplete: true`; then the result as conversation.
     let received = fresh.received_client_messages();
+    assert_eq!(
+        received[0]["setup"]["historyConfig"],
+        json!({"initialHistoryInClientContent": true}),
+        "{received:#?}"
+    );
     let seed = &received[1]["clientContent"];
-    assert_eq!(seed["turnComplete"], json!(false), "{received:#?}");
+    assert_eq!(seed["turnComplete"], json!(true), "{received:#?}");
     let seed_text = seed.to_string();
     assert!(seed_text.contains("search it"), "{seed_text}");
     assert!(seed_text.contains("called `search`"), "{seed_text}");
@@ -328,6 +334,11 @@ async fn a_refused_handle_mid_call_seeds_the_fresh_session_then_delivers_the_res
     assert_eq!(results.len(), 1);
     assert_eq!(results[0].id, call.id);
     assert!(fresh.accepted_function_responses().is_empty());
-    assert!(fresh.ignored_function_responses().is_empty());
+    assert!(
+        fresh.ignored_function_responses().is_empty(),
+        "{:?} {:#?}",
+        fresh.ignored_function_responses(),
+        fresh.received_client_messages()
+    );
     session.disconnect().await;
 }

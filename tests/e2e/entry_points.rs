@@ -27,7 +27,12 @@ async fn connect_google_ai_sends_the_key_in_a_header_on_the_developer_path() {
     );
     assert_eq!(
         es.received_client_messages()[0]["setup"]["model"],
-        "models/gemini-live-2.5-flash-preview"
+        "models/gemini-3.8-live"
+    );
+    assert_eq!(
+        es.received_client_messages()[0]["setup"]["contextWindowCompression"],
+        serde_json::json!({"slidingWindow": {}}),
+        "compression on by default"
     );
     assert!(!format!("{session:?}").contains("AIza-test"));
     session.disconnect().await;
