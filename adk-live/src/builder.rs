@@ -168,6 +168,7 @@ impl LiveSessionBuilder {
             events.clone(),
             metrics.clone(),
         );
+        let app_lane = lane.clone();
         let (tx, app_rx) = mpsc::channel(APP_QUEUE);
         let shutdown = CancellationToken::new();
         let session_id = link.session_id.clone();
@@ -213,6 +214,7 @@ impl LiveSessionBuilder {
             shutdown,
             task: Mutex::new(Some(task)),
             tracker,
+            lane: app_lane,
             metrics,
             backend,
             session_id,

@@ -180,6 +180,8 @@ pub enum CancelReason {
     Server,
     /// A duplicate call with the `Replace` policy took its place.
     Replaced,
+    /// The application cancelled it ([`LiveHandle::cancel_tool`](crate::LiveHandle::cancel_tool)).
+    Application,
     /// The session ended (disconnect, drop of the handle, fatal close).
     SessionEnded,
 }

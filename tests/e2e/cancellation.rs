@@ -150,3 +150,40 @@ async fn dropping_the_handle_cancels_running_tools() {
         .await
         .expect("socket closed after drop");
 }
+
+#[tokio::test]
+async fn the_application_cancels_a_call_through_the_lane_and_the_model_is_answered() {
+    let emu = emulator("e2e/single_call.json", Backend::DeveloperApi).await;
+    let hangs = tool_fn(
+        "hangs",
+        "Never finishes",
+        |_: serde_json::Value, _ctx: ToolContext| async move {
+            std::future::pending::<()>().await;
+            Ok::<_, ToolError>(serde_json::json!({}))
+        },
+    );
+    let session = connect(&emu, Backend::DeveloperApi, Live::builder().tool(hangs)).await;
+    let es = emu.wait_for_session(WAIT).await.unwrap();
+    session.send_text("hangs").await.unwrap();
+    let started = events_until(&session, |e| matches!(e, LiveEvent::ToolStarted { .. })).await;
+    let Some(LiveEvent::ToolStarted { call_id, .. }) = started.last() else {
+        unreachable!()
+    };
+    assert!(session.cancel_tool(call_id));
+    assert!(!session.cancel_tool(call_id), "only once");
+    let events = events_until(&session, |e| matches!(e, LiveEvent::ToolCancelled { .. })).await;
+    assert!(matches!(
+        events.last(),
+        Some(LiveEvent::ToolCancelled {
+            reason: CancelReason::Application,
+            ..
+        })
+    ));
+    // The blocking call is closed on the model's side: an error response on its id.
+    let accepted = es.wait_for_accepted_response(1, WAIT).await.unwrap();
+    assert_eq!(&accepted.id, call_id);
+    assert!(!accepted.will_continue);
+    assert_eq!(session.tools().active_count(), 0);
+    assert!(es.violations().is_empty(), "{:?}", es.violations());
+    session.disconnect().await;
+}

@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::event::{EventQueue, LiveEvent};
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::tools::BackgroundToolTracker;
+use crate::tools::lane::ToolLane;
 
 /// A running live session: send input, read events, disconnect.
 ///
@@ -27,6 +28,8 @@ pub struct LiveHandle {
     pub(crate) shutdown: CancellationToken,
     pub(crate) task: Mutex<Option<JoinHandle<()>>>,
     pub(crate) tracker: BackgroundToolTracker,
+    /// The tool lane, for cancellations the application asks for.
+    pub(crate) lane: ToolLane,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) backend: Backend,
     pub(crate) session_id: Option<String>,
@@ -171,6 +174,30 @@ impl LiveHandle {
     /// The tracker of running tool calls.
     pub fn tools(&self) -> &BackgroundToolTracker {
         &self.tracker
+    }
+
+    /// Cancels one running tool call through the tool lane: its token fires (the task is
+    /// aborted after the grace period), the model gets a final response for it (a
+    /// background call its formatter's "cancelled", `SILENT`; a standard call an error, so
+    /// a blocking model does not stall), and a `ToolCancelled` event with
+    /// [`CancelReason::Application`](crate::CancelReason::Application) follows. Returns
+    /// false if no such call was running.
+    ///
+    /// ```no_run
+    /// # async fn demo(session: adk_live::LiveHandle) {
+    /// for id in session.tools().active_ids() {
+    ///     session.cancel_tool(&id);
+    /// }
+    /// # }
+    /// ```
+    pub fn cancel_tool(&self, call_id: &str) -> bool {
+        self.lane.cancel_by_application(&[call_id.to_owned()]) == 1
+    }
+
+    /// Cancels every running tool call, as [`LiveHandle::cancel_tool`] does for one.
+    /// Returns how many were running.
+    pub fn cancel_all_tools(&self) -> usize {
+        self.lane.cancel_by_application(&self.tracker.active_ids())
     }
 
     /// The backend this session talks to.

@@ -406,6 +406,55 @@ impl ToolLane {
         }
     }
 
+    /// Cancels calls on the application's behalf. Unlike a server cancellation the
+    /// model still waits for these calls, so each gets a final response: a background
+    /// call its formatter's "cancelled" (`SILENT` where scheduling is accepted), a
+    /// standard call an error, so a blocking model never stalls. Returns how many were
+    /// running.
+    pub(crate) fn cancel_by_application(&self, ids: &[String]) -> usize {
+        let cancelled = self.tracker.cancel(ids);
+        for c in &cancelled {
+            tracing::info!(call_id = %c.call_id, tool = %c.name, "tool call cancelled by the application");
+            Metrics::inc(&self.metrics.cancellations);
+            let formatter = self.formatter_of(&c.name);
+            let payload = formatter.cancelled(&c.call_id);
+            let background = self.rules.all_background
+                || self
+                    .dispatcher
+                    .get(&c.name)
+                    .is_some_and(|r| r.options.mode.is_background());
+            let response = if background {
+                FunctionResponse {
+                    id: Some(c.call_id.clone()).filter(|id| !id.starts_with("local-")),
+                    name: c.name.clone(),
+                    response: payload.clone(),
+                    scheduling: self
+                        .rules
+                        .scheduling
+                        .then_some(FunctionResponseScheduling::Silent),
+                    will_continue: (self.rules.will_continue && !self.rules.sync_only)
+                        .then_some(false),
+                    ..Default::default()
+                }
+            } else {
+                FunctionResponse {
+                    id: Some(c.call_id.clone()).filter(|id| !id.starts_with("local-")),
+                    name: c.name.clone(),
+                    response: json!({ "error": "cancelled by the application" }),
+                    ..Default::default()
+                }
+            };
+            self.send(&c.call_id, response);
+            self.events.push(LiveEvent::ToolCancelled {
+                call_id: c.call_id.clone(),
+                name: c.name.clone(),
+                payload,
+                reason: CancelReason::Application,
+            });
+        }
+        cancelled.len()
+    }
+
     /// Cancels every running call because the session (or its conversation) ended.
     pub(crate) fn cancel_all_session_ended(&self) {
         self.cancel(&self.tracker.active_ids(), CancelReason::SessionEnded);
