@@ -34,8 +34,26 @@ impl ToolContext {
         }
     }
 
-    pub(crate) fn with_progress(mut self, progress: ProgressFn) -> Self {
-        self.progress = Some(progress);
+    /// Sends this context's progress to `sink` (it returns whether the update was taken),
+    /// so a tool's progress and cancellation can be tested without a session.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use adk_live::prelude::*;
+    /// use tokio_util::sync::CancellationToken;
+    ///
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let log = seen.clone();
+    /// let cancel = CancellationToken::new();
+    /// let ctx = ToolContext::new("call-1", "search", cancel.clone())
+    ///     .with_progress(move |v| { log.lock().unwrap().push(v); true });
+    /// assert!(ctx.progress(serde_json::json!({"percent": 50})));
+    /// cancel.cancel();
+    /// assert!(ctx.is_cancelled());
+    /// assert_eq!(seen.lock().unwrap().len(), 1);
+    /// ```
+    pub fn with_progress(mut self, sink: impl Fn(Value) -> bool + Send + Sync + 'static) -> Self {
+        self.progress = Some(Arc::new(sink));
         self
     }
 

@@ -253,7 +253,7 @@ impl ToolLane {
         let lane = self.clone();
         let progress_plan = plan.clone();
         let progress_lane = self.clone();
-        let progress = Arc::new(move |value: Value| progress_lane.progress(&progress_plan, value));
+        let progress = move |value: Value| progress_lane.progress(&progress_plan, value);
         let ctx = ToolContext::new(plan.id.as_str(), plan.name.as_str(), token.clone())
             .with_progress(progress);
         let timeout = registered.options.effective_timeout();
