@@ -285,7 +285,11 @@ async fn a_tool_longer_than_two_goaways_is_voiced_after_both_switches() {
 async fn a_refused_handle_mid_call_seeds_the_fresh_session_then_delivers_the_result() {
     let emu = checkpoint_emulator(Duration::from_millis(20)).await;
     let gates = Gates::new();
-    let builder = Live::builder().tool(gates.tool()).tool_background("search");
+    // 2.5: the seed is `clientContent` context (`turnComplete: false`).
+    let builder = Live::builder()
+        .model("gemini-live-2.5-flash-preview")
+        .tool(gates.tool())
+        .tool_background("search");
     let session = connect(&emu, Backend::DeveloperApi, builder).await;
     let old = emu.wait_for_session(WAIT).await.unwrap();
     session.send_text("search it").await.unwrap();
@@ -316,17 +320,15 @@ async fn a_refused_handle_mid_call_seeds_the_fresh_session_then_delivers_the_res
     })
     .await;
     let fresh = fresh.unwrap();
-    // First the seed, in the default model's (3.8) form: setup announces
-    // `initialHistoryInClientContent`, and the seed (the user's words and the call) ends
-    // with `turnComplete: true`; then the result as conversation.
+    // First the seed (the user's words and the call) as context, no reply asked for;
+    // then the result as conversation.
     let received = fresh.received_client_messages();
-    assert_eq!(
-        received[0]["setup"]["historyConfig"],
-        json!({"initialHistoryInClientContent": true}),
+    assert!(
+        received[0]["setup"]["historyConfig"].is_null(),
         "{received:#?}"
     );
     let seed = &received[1]["clientContent"];
-    assert_eq!(seed["turnComplete"], json!(true), "{received:#?}");
+    assert_eq!(seed["turnComplete"], json!(false), "{received:#?}");
     let seed_text = seed.to_string();
     assert!(seed_text.contains("search it"), "{seed_text}");
     assert!(seed_text.contains("called `search`"), "{seed_text}");
