@@ -204,7 +204,8 @@ impl LiveSessionBuilder {
                 },
             ),
             history_seed: profile.history_seed,
-            held_for_idle: VecDeque::new(),
+            conversation_out: VecDeque::new(),
+            seed: None,
             resumption: config.resumption,
         }
         .spawn(link);

@@ -55,8 +55,10 @@ pub(crate) fn on_message(
         ServerPayload::ServerContent(content) => signal = on_content(content, state, events),
         ServerPayload::ToolCall(call) => {
             tracing::debug!(calls = call.function_calls.len(), "toolCall");
-            for (id, name, deferred) in lane.on_tool_call(call) {
-                state.ledger.issued(&id, &name, deferred);
+            for (id, name, started) in lane.on_tool_call(call) {
+                state
+                    .ledger
+                    .issued(&id, &name, started.deferred, started.blocking);
                 state.history.call(&name);
             }
         }
@@ -147,6 +149,8 @@ fn on_content(content: ServerContent, state: &mut ControlState, events: &EventQu
         }
     }
     if content.interrupted == Some(true) {
+        // The model stopped speaking; a turnComplete may or may not follow.
+        state.generating = false;
         events.push(LiveEvent::Interrupted);
     }
     if content.generation_complete == Some(true) {
@@ -157,8 +161,13 @@ fn on_content(content: ServerContent, state: &mut ControlState, events: &EventQu
     // sent alongside turn_complete": google-genai 3.6.1 types.py; REQUIRES_ACTION is the
     // deprecated spelling of IDLE).
     let status = content.interaction_status;
-    if status == Some(InteractionStatus::InProgress) {
-        state.generating = true;
+    match status {
+        Some(InteractionStatus::InProgress) => state.generating = true,
+        // Idle, even when it comes on its own after background reasoning.
+        Some(InteractionStatus::Idle | InteractionStatus::RequiresAction) => {
+            state.generating = false
+        }
+        _ => {}
     }
     if content.turn_complete == Some(true) {
         state.generating = match state.idle_signal {

@@ -18,7 +18,7 @@
 //! written before it (`answered < H`). A call is *settled* once a handle newer than its
 //! answer has arrived: no checkpoint can lose it any more, and the ledger forgets it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use genai_wire::protocol::FunctionResponse;
 
@@ -35,6 +35,11 @@ struct Call {
     /// Answered at once with a final "running" response (synchronous-only model): the
     /// real result goes as conversation.
     deferred: bool,
+    /// The model waits for this call (a blocking call): user input now would disturb it
+    /// (on 3.8 it cancels the call).
+    blocking: bool,
+    /// Its answer went as conversation (a user turn), not as a `functionResponse`.
+    via_conversation: bool,
 }
 
 /// What to do after resuming (or starting afresh) for the calls the ledger follows.
@@ -64,9 +69,15 @@ pub(crate) struct Ledger {
     /// Generation of the handle the session would resume with now.
     handle_generation: u64,
     calls: HashMap<String, Call>,
-    /// The model produced output since the newest handle.
+    /// Ids the server cancelled or that are closed: nothing more may be sent for them.
+    closed: HashSet<String>,
+    /// The conversation changed (model output, a turn we wrote) since the newest handle.
     output_since_handle: bool,
 }
+
+/// Closed ids remembered (oldest forgotten past this, by clearing: a late response for a
+/// long-closed id is rare and the server ignores it).
+const MAX_CLOSED: usize = 1024;
 
 /// How a response for a call may go out on the current connection.
 #[derive(Debug, PartialEq, Eq)]
@@ -90,7 +101,8 @@ impl Ledger {
 
     /// A call arrived in a `toolCall`; `deferred` when the lane answers it at once and
     /// delivers the real result later (a synchronous-only model).
-    pub(crate) fn issued(&mut self, call_id: &str, name: &str, deferred: bool) {
+    pub(crate) fn issued(&mut self, call_id: &str, name: &str, deferred: bool, blocking: bool) {
+        self.closed.remove(call_id);
         self.calls.insert(
             call_id.to_owned(),
             Call {
@@ -99,18 +111,34 @@ impl Ledger {
                 answered: None,
                 orphaned: false,
                 deferred,
+                blocking,
+                via_conversation: false,
             },
         );
     }
 
-    /// The server cancelled these calls: nothing more is owed for them.
+    /// The server cancelled these calls: nothing more is owed for them, and nothing more
+    /// may be sent for them (a result that raced the cancellation is dropped).
     pub(crate) fn cancelled(&mut self, ids: &[String]) {
+        if self.closed.len() > MAX_CLOSED {
+            self.closed.clear();
+        }
         for id in ids {
             self.calls.remove(id);
+            self.closed.insert(id.clone());
         }
     }
 
-    /// The model produced output (a model turn, a transcript of it).
+    /// True while the model waits on a blocking call the server knows and that is not
+    /// answered: user input now would disturb it.
+    pub(crate) fn awaits_blocking_call(&self) -> bool {
+        self.calls
+            .values()
+            .any(|c| c.blocking && c.answered.is_none() && !c.orphaned)
+    }
+
+    /// The conversation changed: the model produced output, or this client wrote a turn
+    /// (text, `clientContent`, a function response). The newest handle predates it.
     pub(crate) fn model_output(&mut self) {
         self.output_since_handle = true;
     }
@@ -131,8 +159,20 @@ impl Ledger {
     }
 
     /// Where a response for `call_id` goes on the current connection.
-    pub(crate) fn route(&self, call_id: &str, response: &FunctionResponse) -> Route {
-        match self.calls.get(call_id) {
+    pub(crate) fn route(&mut self, call_id: &str, response: &FunctionResponse) -> Route {
+        if self.closed.contains(call_id) {
+            return Route::Drop;
+        }
+        match self.calls.get_mut(call_id) {
+            Some(c) if c.orphaned && c.deferred => {
+                // Its immediate "running" answer never reached the server that issued it:
+                // moot now; the real result will go as conversation.
+                if response.will_continue != Some(true) {
+                    c.deferred = false;
+                }
+                Route::Drop
+            }
+            Some(c) if c.via_conversation => Route::Drop,
             Some(c) if c.orphaned => {
                 if response.will_continue == Some(true) {
                     Route::Drop
@@ -160,12 +200,14 @@ impl Ledger {
             c.orphaned = true;
             return;
         }
-        if c.orphaned || self.no_checkpoints {
-            // Delivered as conversation, or no checkpoint can lose it: nothing further
-            // is owed on this call.
+        if self.no_checkpoints {
+            // No checkpoint can lose it: nothing further is owed on this call.
             self.calls.remove(call_id);
             return;
         }
+        // Kept until a newer handle settles it, conversation or not: a switch before then
+        // resumes a checkpoint that lacks it.
+        c.via_conversation = c.orphaned;
         c.answered = Some((generation, response.clone()));
         let answered = self.calls.values().filter(|c| c.answered.is_some()).count();
         if answered > MAX_UNSETTLED_ANSWERS {
@@ -204,6 +246,18 @@ impl Ledger {
         let mut done = Vec::new();
         for (id, c) in &mut self.calls {
             let known = resumed > c.issued && !c.orphaned;
+            if c.via_conversation {
+                if let Some((at, response)) = &c.answered {
+                    if *at >= resumed {
+                        // The checkpoint predates the conversation turn: say it again.
+                        recovery
+                            .as_conversation
+                            .push((id.clone(), response.clone()));
+                    }
+                }
+                done.push(id.clone());
+                continue;
+            }
             match (&c.answered, known) {
                 (Some((at, response)), true) if *at >= resumed => {
                     recovery.resend.push(response.clone());
@@ -258,7 +312,7 @@ mod tests {
     fn a_call_issued_after_the_handle_is_unknown_to_the_resumed_session() {
         let mut l = Ledger::default();
         l.new_handle(); // H1
-        l.issued("a", "t", false);
+        l.issued("a", "t", false, false);
         assert!(!l.is_clean_checkpoint());
         // goAway before any newer handle: resume with H1.
         let r = l.recover(l.resume_generation());
@@ -266,6 +320,8 @@ mod tests {
         assert_eq!(l.route("a", &interim("a")), Route::Drop);
         assert_eq!(l.route("a", &fin("a")), Route::Conversation);
         l.answered("a", &fin("a"));
+        assert!(!l.is_settled());
+        l.new_handle();
         assert!(l.is_settled());
     }
 
@@ -273,7 +329,7 @@ mod tests {
     fn an_answer_written_after_the_handle_goes_again() {
         let mut l = Ledger::default();
         l.new_handle(); // H1
-        l.issued("a", "t", false);
+        l.issued("a", "t", false, false);
         l.answered("a", &fin("a"));
         // Result written, no fresh handle yet: the checkpoint H1 has no call "a".
         let r = l.recover(1);
@@ -282,7 +338,7 @@ mod tests {
 
         // Known call (issued before H2), answered after H2: resend on the wire.
         let mut l = Ledger::default();
-        l.issued("b", "t", false);
+        l.issued("b", "t", false, false);
         l.new_handle(); // H1 after the call (a server that checkpoints open calls)
         l.answered("b", &fin("b"));
         let r = l.recover(1);
@@ -293,7 +349,7 @@ mod tests {
     #[test]
     fn a_fresh_handle_settles_and_makes_the_checkpoint_clean() {
         let mut l = Ledger::default();
-        l.issued("a", "t", false);
+        l.issued("a", "t", false, false);
         l.model_output();
         l.answered("a", &fin("a"));
         assert!(!l.is_clean_checkpoint());
@@ -307,9 +363,9 @@ mod tests {
     fn a_fresh_session_knows_nothing() {
         let mut l = Ledger::default();
         l.new_handle();
-        l.issued("a", "t", false);
+        l.issued("a", "t", false, false);
         l.new_handle();
-        l.issued("b", "t", false);
+        l.issued("b", "t", false, false);
         l.forget_handle();
         let r = l.recover(0);
         assert_eq!(r.orphaned.len(), 2);
@@ -320,12 +376,34 @@ mod tests {
     #[test]
     fn a_deferred_call_answers_once_on_the_wire_then_as_conversation() {
         let mut l = Ledger::default();
-        l.issued("a", "t", true);
+        l.issued("a", "t", true, false);
         assert_eq!(l.route("a", &fin("a")), Route::Wire);
         l.answered("a", &fin("a"));
         assert_eq!(l.route("a", &interim("a")), Route::Drop);
         assert_eq!(l.route("a", &fin("a")), Route::Conversation);
         l.answered("a", &fin("a"));
+        assert_eq!(l.route("a", &fin("a")), Route::Drop, "answered once");
+        assert!(!l.is_settled(), "until a newer handle");
+        l.new_handle();
+        assert!(l.is_settled());
+    }
+
+    #[test]
+    fn cancelled_ids_get_nothing_and_conversation_turns_survive_a_rollback() {
+        let mut l = Ledger::default();
+        l.issued("a", "t", false, true);
+        assert!(l.awaits_blocking_call());
+        l.cancelled(&["a".into()]);
+        assert!(!l.awaits_blocking_call());
+        assert_eq!(l.route("a", &fin("a")), Route::Drop);
+        // A result delivered as conversation, then a switch before a fresh handle.
+        l.new_handle();
+        l.issued("b", "t", false, false);
+        l.recover(1);
+        assert_eq!(l.route("b", &fin("b")), Route::Conversation);
+        l.answered("b", &fin("b"));
+        let r = l.recover(1);
+        assert_eq!(r.as_conversation.len(), 1, "said again");
         assert!(l.is_settled());
     }
 }

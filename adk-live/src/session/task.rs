@@ -90,6 +90,14 @@ pub(crate) fn deadline_after(d: Duration) -> Instant {
         .unwrap_or_else(|| now + Duration::from_secs(86_400))
 }
 
+/// A result waiting to go as conversation.
+pub(crate) struct Held {
+    call_id: String,
+    name: String,
+    message: ClientMessage,
+    wait_idle: bool,
+}
+
 pub(crate) struct SessionTask {
     pub(crate) dialer: Dialer,
     /// Boxed: a queue's blocks are sized by its item, and a box is 8 bytes.
@@ -112,8 +120,11 @@ pub(crate) struct SessionTask {
     pub(crate) failures: u32,
     /// How results for calls the server no longer knows reach the model.
     pub(crate) conversation: ConversationForm,
-    /// Results as conversation with `WHEN_IDLE` scheduling, held while the model speaks.
-    pub(crate) held_for_idle: VecDeque<ClientMessage>,
+    /// Results going as conversation, in order; those that wait for an idle model
+    /// (`WHEN_IDLE`) are held while it speaks or waits on a blocking call.
+    pub(crate) conversation_out: VecDeque<Held>,
+    /// The seed of a fresh session, written first (and never recorded in the history).
+    pub(crate) seed: Option<ClientMessage>,
     /// Ask the server for handles (else every new connection is a fresh session).
     pub(crate) resumption: bool,
     /// How the model takes a history seed.
@@ -204,6 +215,9 @@ impl SessionTask {
         let mut lost = self.take_pending_responses();
         lost.extend(self.outbox.close());
         report_undelivered(lost, &self.events, &self.metrics);
+        for held in std::mem::take(&mut self.conversation_out) {
+            self.report_conversation_lost(held);
+        }
         self.events.push(LiveEvent::Closed {
             close,
             error: error.map(|e| e.to_string()),
@@ -284,8 +298,20 @@ impl SessionTask {
                 self.pending.push_front(message);
             }
         }
-        // Waiting acks and progress are moot on a new connection; finals are in the ledger.
-        self.take_pending_responses();
+        // Waiting acks and progress are moot on a new connection. A final whose write
+        // failed counts as answered now: the ledger decides whether the new server session
+        // gets it again on the wire or as conversation.
+        for item in self.take_pending_responses() {
+            if item.response.will_continue == Some(true) {
+                continue;
+            }
+            if self.resumption {
+                self.state.ledger.answered(&item.call_id, &item.response);
+            } else {
+                // Without resumption every new connection is a fresh session.
+                self.as_conversation(&item.call_id, &item.response);
+            }
+        }
         let recovery = self.state.ledger.recover(resumed.unwrap_or(0));
         self.recover(recovery);
         if resumed.is_none() {
@@ -339,11 +365,11 @@ impl SessionTask {
             turns = turns.len(),
             "seeding the fresh session with the conversation so far"
         );
-        self.pending
-            .push_front(ClientMessage::ClientContent(ClientContent {
-                turns,
-                turn_complete: Some(turn_complete),
-            }));
+        // Replaces a seed never written: one seed per fresh session.
+        self.seed = Some(ClientMessage::ClientContent(ClientContent {
+            turns,
+            turn_complete: Some(turn_complete),
+        }));
     }
 
     /// Delivers a final response as conversation (the server does not know its call).
@@ -354,19 +380,67 @@ impl SessionTask {
             call_id: call_id.to_owned(),
             name: response.name.clone(),
         });
-        let scheduling = response.scheduling;
         let message = conversation_message(call_id, response, self.conversation);
-        match scheduling {
+        let wait_idle = match response.scheduling {
             // Said now, even over the model.
-            Some(FunctionResponseScheduling::Interrupt) => self.pending.push_back(message),
+            Some(FunctionResponseScheduling::Interrupt) => false,
             // Context only: nothing is generated, so no need to wait.
-            Some(FunctionResponseScheduling::Silent)
-                if self.conversation == ConversationForm::ClientContent =>
-            {
-                self.pending.push_back(message)
+            Some(FunctionResponseScheduling::Silent) => {
+                self.conversation != ConversationForm::ClientContent
             }
-            _ => self.held_for_idle.push_back(message),
+            _ => true,
+        };
+        self.conversation_out.push_back(Held {
+            call_id: call_id.to_owned(),
+            name: response.name.clone(),
+            message,
+            wait_idle,
+        });
+    }
+
+    /// True when user input now disturbs nothing: the model is not speaking and not
+    /// waiting on a blocking call (on 3.8 input during one cancels it).
+    fn is_idle(&self) -> bool {
+        !self.state.generating && !self.state.ledger.awaits_blocking_call()
+    }
+
+    /// Writes the conversation results that may go now, in order.
+    async fn flush_conversation(
+        &mut self,
+        link: &mut Link,
+        goaway: Option<Instant>,
+    ) -> Result<(), Exit> {
+        let idle = self.is_idle();
+        let mut i = 0;
+        while i < self.conversation_out.len() {
+            if self.conversation_out[i].wait_idle && !idle {
+                i += 1;
+                continue;
+            }
+            let Some(held) = self.conversation_out.remove(i) else {
+                break;
+            };
+            match self.write(link, &held.message, goaway, true).await {
+                Ok(()) => {}
+                Err(WriteFail::Refused(e)) => {
+                    tracing::warn!(error = %e, call_id = %held.call_id, "result as conversation refused locally");
+                    self.report_conversation_lost(held);
+                }
+                Err(fail) => {
+                    self.conversation_out.insert(i, held);
+                    return Err(fail.into());
+                }
+            }
         }
+        Ok(())
+    }
+
+    fn report_conversation_lost(&self, held: Held) {
+        Metrics::inc(&self.metrics.undelivered_results);
+        self.events.push(LiveEvent::ToolResultUndelivered {
+            call_id: held.call_id,
+            name: held.name,
+        });
     }
 
     /// Takes the tool responses out of the messages waiting for a connection.
@@ -422,12 +496,24 @@ impl SessionTask {
         link: &mut Link,
         message: &ClientMessage,
         goaway: Option<Instant>,
+        record: bool,
     ) -> Result<(), WriteFail> {
         let text = link.encode(message).map_err(WriteFail::Refused)?;
         let Link { writer, broken, .. } = link;
         self.bounded(broken, writer.send_text(text), goaway).await?;
         self.replay.sent(message);
-        self.state.history.sent(message);
+        if record {
+            self.state.history.sent(message);
+        }
+        // A turn this client wrote is in no checkpoint yet.
+        let turn = match message {
+            ClientMessage::ClientContent(_) | ClientMessage::ToolResponse(_) => true,
+            ClientMessage::RealtimeInput(r) => r.text.is_some(),
+            _ => false,
+        };
+        if turn {
+            self.state.ledger.model_output();
+        }
         Ok(())
     }
 
@@ -442,7 +528,7 @@ impl SessionTask {
     ) -> Result<(), Exit> {
         let mut message = message;
         loop {
-            match self.write(link, &message, goaway).await {
+            match self.write(link, &message, goaway, true).await {
                 Ok(()) => return Ok(()),
                 Err(WriteFail::Refused(e)) => match self.refused(message, e) {
                     Some(replacement) => message = replacement,
@@ -531,13 +617,25 @@ impl SessionTask {
     async fn serve(&mut self, link: &mut Link) -> Exit {
         let mut goaway_deadline: Option<Instant> = None;
         loop {
-            if !self.state.generating {
-                self.pending.extend(self.held_for_idle.drain(..));
+            if let Some(seed) = self.seed.take() {
+                match self.write(link, &seed, goaway_deadline, false).await {
+                    Ok(()) => {}
+                    Err(WriteFail::Refused(e)) => {
+                        tracing::warn!(error = %e, "history seed refused locally; not sent");
+                    }
+                    Err(fail) => {
+                        self.seed = Some(seed);
+                        return fail.into();
+                    }
+                }
             }
             while let Some(message) = self.pending.pop_front() {
                 if let Err(exit) = self.deliver(link, message, goaway_deadline).await {
                     return exit;
                 }
+            }
+            if let Err(exit) = self.flush_conversation(link, goaway_deadline).await {
+                return exit;
             }
             // After goAway, move as soon as the newest handle is a clean checkpoint (newer
             // than every open call and the model's last output): switching earlier would
@@ -557,11 +655,14 @@ impl SessionTask {
                 item = self.outbox.pop() => {
                     match self.state.ledger.route(&item.call_id, &item.response) {
                         Route::Wire => {
-                            self.state.ledger.answered(&item.call_id, &item.response);
+                            // Answered once written; a failed write leaves it in `pending`,
+                            // which the next connection hands to the ledger.
+                            let (call_id, response) = (item.call_id, item.response.clone());
                             let message = ClientMessage::ToolResponse(ToolResponse { function_responses: vec![item.response] });
                             if let Err(exit) = self.deliver(link, message, goaway_deadline).await {
                                 return exit;
                             }
+                            self.state.ledger.answered(&call_id, &response);
                         }
                         Route::Conversation => {
                             self.state.ledger.answered(&item.call_id, &item.response);
@@ -573,6 +674,9 @@ impl SessionTask {
                 frame = link.reader.next_frame() => {
                     let frame = match frame {
                         Some(Ok(frame)) => frame,
+                        // After goAway, the server's close (1008 "about timeLeft later", §6b)
+                        // is the switch, not a failure.
+                        Some(Err(_)) if goaway_deadline.is_some() => return Exit::Switch,
                         Some(Err(e)) => return Exit::Lost(e.into()),
                         None => return Exit::Lost(WireError::Closed(CloseInfo { code: CLOSE_ABNORMAL, reason: String::new() }).into()),
                     };

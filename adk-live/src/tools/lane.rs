@@ -60,6 +60,15 @@ impl WireRules {
     }
 }
 
+/// How a call was started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Started {
+    /// Answered at once (synchronous-only model); the result goes later as conversation.
+    pub(crate) deferred: bool,
+    /// The model waits for it (a blocking call).
+    pub(crate) blocking: bool,
+}
+
 /// Runs tool calls and queues their responses.
 #[derive(Clone)]
 pub(crate) struct ToolLane {
@@ -100,9 +109,8 @@ impl ToolLane {
     }
 
     /// Starts every call of a `toolCall` message. Never awaits. Returns each call's id
-    /// (the server's, or a local one when it sent none), name, and whether it runs
-    /// deferred (answered at once; its result goes later as conversation).
-    pub(crate) fn on_tool_call(&self, call: ToolCall) -> Vec<(String, String, bool)> {
+    /// (the server's, or a local one when it sent none), name, and how it runs.
+    pub(crate) fn on_tool_call(&self, call: ToolCall) -> Vec<(String, String, Started)> {
         call.function_calls
             .into_iter()
             .map(|fc| {
@@ -110,8 +118,8 @@ impl ToolLane {
                     format!("local-{}", LOCAL_IDS.fetch_add(1, Ordering::Relaxed))
                 });
                 let name = fc.name.clone();
-                let deferred = self.start(id.clone(), fc);
-                (id, name, deferred)
+                let started = self.start(id.clone(), fc);
+                (id, name, started)
             })
             .collect()
     }
@@ -125,7 +133,7 @@ impl ToolLane {
         })
     }
 
-    fn start(&self, id: String, fc: FunctionCall) -> bool {
+    fn start(&self, id: String, fc: FunctionCall) -> Started {
         let Some(registered) = self.dispatcher.get(&fc.name).cloned() else {
             let plan = Plan {
                 id,
@@ -140,7 +148,7 @@ impl ToolLane {
                 error: error.clone(),
             });
             self.send_final(&plan, Err(error));
-            return false;
+            return Started::default();
         };
         let background = match &registered.options.mode {
             ToolExecutionMode::Standard if !self.rules.all_background => None,
@@ -172,7 +180,7 @@ impl ToolLane {
                         error: error.clone(),
                     });
                     self.send_final(&plan, Err(error));
-                    return false;
+                    return Started::default();
                 }
                 DuplicatePolicy::Replace => self.replace(&running, &plan),
             }
@@ -213,8 +221,9 @@ impl ToolLane {
                 });
             }
         }
+        let blocking = plan.background.is_none();
         self.spawn(plan, registered, fc.args, dedup_key);
-        deferred
+        Started { deferred, blocking }
     }
 
     /// Stops a running call replaced by a duplicate: the model gets a final, silent
