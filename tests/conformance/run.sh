@@ -25,7 +25,7 @@ cmd="${1:-run}"
 if [ "$cmd" = "run" ]; then
   [ $# -gt 0 ] && shift
   TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
-  (cd "$ROOT" && cargo build --quiet -p genai-wire --bin live-emulator)
+  (cd "$ROOT" && cargo build --quiet -p genai-wire --features emulator --bin live-emulator)
   exec "$PY" -W error::UserWarning "$ROOT/tests/conformance/conformance.py" run \
     --emulator "$TARGET/debug/live-emulator" "$@"
 else

@@ -249,7 +249,7 @@ async fn load(args: Args) -> Result<bool, String> {
                     let p = exe.with_file_name("live-emulator");
                     if !p.exists() {
                         return Err(format!(
-                            "{} not found: build it with `cargo build --release -p genai-wire --bin live-emulator` (same CARGO_TARGET_DIR)",
+                            "{} not found: build it with `cargo build --release -p genai-wire --features emulator --bin live-emulator` (same CARGO_TARGET_DIR)",
                             p.display()
                         ));
                     }
