@@ -109,6 +109,9 @@ pub struct ModelProfile {
     pub mid_session_client_content: bool,
     /// How a fresh session is seeded.
     pub history_seed: HistorySeed,
+    /// New user input during an open BLOCKING call makes the server cancel that call
+    /// (`toolCallCancellation`), whether or not the input interrupts the model.
+    pub cancels_blocking_on_input: bool,
     /// Where the facts come from.
     pub sources: String,
     unknown: bool,
@@ -130,6 +133,8 @@ struct Entry {
     declaration_schema: DeclarationSchema,
     mid_session_client_content: bool,
     history_seed: HistorySeed,
+    #[serde(default)]
+    cancels_blocking_on_input: bool,
     sources: String,
 }
 
@@ -171,6 +176,7 @@ impl Entry {
             declaration_schema: self.declaration_schema,
             mid_session_client_content: self.mid_session_client_content,
             history_seed: self.history_seed,
+            cancels_blocking_on_input: self.cancels_blocking_on_input,
             sources: self.sources.clone(),
             unknown,
         }
@@ -219,6 +225,8 @@ mod tests {
         let l38 = ModelProfile::for_model("models/gemini-3.8-live", DEV);
         assert_eq!(l38.default_behavior, Behavior::NonBlocking);
         assert_eq!(l38.thinking, ThinkingForm::Refused);
+        assert!(l38.cancels_blocking_on_input);
+        assert!(!ext.cancels_blocking_on_input);
         assert!(l38.accepts_will_continue);
         assert!(!ModelProfile::for_model("gemini-3.8-live", VTX).accepts_will_continue);
         let l31 = ModelProfile::for_model("gemini-3.1-flash-live-preview", DEV);

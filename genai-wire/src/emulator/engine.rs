@@ -28,6 +28,10 @@
 //!   model does not hear it and generates nothing (pipecat-ai/pipecat PR #5497: a
 //!   resumed session ignores a response for a call it did not issue). The engine notes
 //!   every issued call, accepted response and ignored response for the session's ledger.
+//! * The model's profile (`SetupInfo::profile`, see the module docs of `emulator`):
+//!   an undeclared `behavior` is the profile's default; on `interactionStatus` models
+//!   every `turnComplete` says `IN_PROGRESS` or `IDLE`; where the profile cancels
+//!   BLOCKING calls on new input, user input does so before any barge-in.
 //! * Resumption updates: `resumable: false` when a model turn opens and when a turn
 //!   ends with a call still open; a fresh handle (`resumable: true`) once nothing is
 //!   open, `handle_lag` after the turn boundary, carrying a snapshot of the conversation
@@ -48,6 +52,7 @@ use super::scenario::{CallSpec, Compiled, Cond, Op};
 use super::tools::{Behavior, Calls, ResponseError, Rng, Scheduling};
 use super::validate::get;
 use crate::Backend;
+use crate::profile::{IdleSignal, ModelProfile};
 
 /// What the engine wants the session to do.
 #[derive(Debug)]
@@ -109,6 +114,9 @@ pub enum Event<'a> {
     },
     /// `toolResponse.functionResponses`.
     ToolResponses(&'a [Value]),
+    /// A `clientContent` of the initial history
+    /// (`historyConfig.initialHistoryInClientContent`): context, no model call.
+    History,
     /// `contextUpdate`.
     ContextUpdate(&'a Map<String, Value>),
     /// Anything else.
@@ -136,20 +144,45 @@ pub struct SetupInfo {
     pub handle: Option<String>,
     /// The model name.
     pub model: String,
+    /// The profile of the model on this backend (`profiles/models.json`).
+    pub profile: ModelProfile,
+    /// What an undeclared `behavior` means: the profile's default, or the scenario's
+    /// `defaultBehavior` for a model no profile entry matches.
+    pub default_behavior: Behavior,
+    /// Functions declared with `parametersJsonSchema` on a model that takes only
+    /// `parameters`: the model plans them as text and never calls them (UNVERIFIED,
+    /// aiden-firmware PR #708).
+    pub text_planned: Vec<String>,
 }
 
-fn behavior_of(v: Option<&Value>, default_blocking: bool) -> Behavior {
+fn behavior_of(v: Option<&Value>, default: Behavior) -> Behavior {
     match v {
         Some(Value::String(s)) if s == "BLOCKING" => Behavior::Blocking,
         Some(Value::String(s)) if s == "NON_BLOCKING" => Behavior::NonBlocking,
         Some(Value::Number(n)) if n.as_u64() == Some(1) => Behavior::Blocking,
         Some(Value::Number(n)) if n.as_u64() == Some(2) => Behavior::NonBlocking,
-        _ if default_blocking => Behavior::Blocking,
-        _ => Behavior::NonBlocking,
+        _ => default,
     }
 }
 
-fn declared_functions(tools: Option<&Value>, default_blocking: bool) -> Vec<(String, Behavior)> {
+/// The effective default behavior: the profile's, or (for a model the table does not
+/// know) the scenario's `defaultBehavior`.
+fn default_behavior(profile: &ModelProfile, scenario_default_blocking: bool) -> Behavior {
+    if profile.is_unknown() {
+        if scenario_default_blocking {
+            Behavior::Blocking
+        } else {
+            Behavior::NonBlocking
+        }
+    } else {
+        match profile.default_behavior {
+            crate::protocol::Behavior::NonBlocking => Behavior::NonBlocking,
+            _ => Behavior::Blocking,
+        }
+    }
+}
+
+fn declared_functions(tools: Option<&Value>, default: Behavior) -> Vec<(String, Behavior)> {
     let mut out = Vec::new();
     for tool in tools.and_then(Value::as_array).into_iter().flatten() {
         let Some(tool) = tool.as_object() else {
@@ -166,7 +199,7 @@ fn declared_functions(tools: Option<&Value>, default_blocking: bool) -> Vec<(Str
             if let Some(name) = get(decl, "name").and_then(Value::as_str) {
                 out.push((
                     name.to_string(),
-                    behavior_of(get(decl, "behavior"), default_blocking),
+                    behavior_of(get(decl, "behavior"), default),
                 ));
             }
         }
@@ -175,8 +208,19 @@ fn declared_functions(tools: Option<&Value>, default_blocking: bool) -> Vec<(Str
 }
 
 impl SetupInfo {
-    /// Reads a validated `setup` object.
-    pub fn from_setup(setup: &Map<String, Value>, default_blocking: bool) -> SetupInfo {
+    /// Reads a validated `setup` object; the model's profile on `backend` decides what
+    /// an undeclared `behavior` means (`scenario_default_blocking` for unknown models).
+    pub fn from_setup(
+        setup: &Map<String, Value>,
+        backend: Backend,
+        scenario_default_blocking: bool,
+    ) -> SetupInfo {
+        let model = get(setup, "model")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let profile = ModelProfile::for_model(&model, backend);
+        let default = default_behavior(&profile, scenario_default_blocking);
         let gen_cfg = get(setup, "generationConfig").and_then(Value::as_object);
         let text_modality = gen_cfg
             .and_then(|g| get(g, "responseModalities"))
@@ -201,7 +245,7 @@ impl SetupInfo {
             output_transcription: get(setup, "outputAudioTranscription").is_some(),
             auto_vad,
             barge_in,
-            declared: declared_functions(get(setup, "tools"), default_blocking),
+            declared: declared_functions(get(setup, "tools"), default),
             resumption: sr.map(|s| {
                 get(s, "transparent")
                     .and_then(Value::as_bool)
@@ -212,10 +256,11 @@ impl SetupInfo {
                 .and_then(Value::as_str)
                 .filter(|h| !h.is_empty())
                 .map(str::to_string),
-            model: get(setup, "model")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string(),
+            model,
+            text_planned: super::policy::check_declarations(get(setup, "tools"), &profile)
+                .unwrap_or_default(),
+            profile,
+            default_behavior: default,
         }
     }
 }
@@ -454,6 +499,7 @@ impl Engine {
                 if voiced && self.setup.auto_vad {
                     if !self.user_speaking {
                         self.user_speaking = true;
+                        self.user_input();
                         if self.setup.barge_in {
                             self.barge_in();
                         }
@@ -462,6 +508,12 @@ impl Engine {
                 }
             }
             Event::Video | Event::Other => {}
+            Event::History => {
+                // Initial history (`historyConfig.initialHistoryInClientContent`):
+                // context only, no model call.
+                self.context_tokens += 8;
+                return;
+            }
             Event::ActivityStart => {
                 if self.setup.auto_vad {
                     self.violation(
@@ -471,6 +523,7 @@ impl Engine {
                 }
                 self.user_speaking = true;
                 self.audio_in_turn = false;
+                self.user_input();
                 if self.setup.barge_in {
                     self.barge_in();
                 }
@@ -497,6 +550,7 @@ impl Engine {
             }
             Event::Text(t) => {
                 text_for_wait = Some(t);
+                self.user_input();
                 self.barge_in();
                 self.turn_text.clear();
                 self.turn_text.push_str(t);
@@ -506,6 +560,7 @@ impl Engine {
                 text,
                 turn_complete,
             } => {
+                self.user_input();
                 self.barge_in();
                 if !text.is_empty() {
                     if !self.turn_text.is_empty() {
@@ -555,7 +610,10 @@ impl Engine {
             Event::ContextUpdate(cu) => {
                 if let Some(tools) = get(cu, "tools").and_then(Value::as_object) {
                     let list = get(tools, "tools");
-                    self.setup.declared = declared_functions(list, self.sc.default_blocking);
+                    self.setup.declared = declared_functions(list, self.setup.default_behavior);
+                    self.setup.text_planned =
+                        super::policy::check_declarations(list, &self.setup.profile)
+                            .unwrap_or_default();
                 }
             }
         }
@@ -600,13 +658,40 @@ impl Engine {
 
     fn barge_in(&mut self) {
         if self.turn_open {
-            self.interrupt(true);
+            self.interrupt(true, false);
         }
     }
 
+    /// New user input: where the profile says so (3.8), the server cancels every open
+    /// BLOCKING call, whether or not the input interrupts the model.
+    fn user_input(&mut self) {
+        if !self.setup.profile.cancels_blocking_on_input {
+            return;
+        }
+        let ids = self.calls.cancel_blocking();
+        if !ids.is_empty() {
+            let msg = serde_json::json!({"toolCallCancellation": {"ids": ids}}).to_string();
+            self.frame(msg, kind::TOOL_CALL_CANCELLATION);
+        }
+    }
+
+    /// `"interactionStatus"` for a `turnComplete`, on models that signal idleness with
+    /// it: `IN_PROGRESS` while a call is open or a result is still to be voiced (or
+    /// `more` output is coming), else `IDLE`.
+    fn interaction_status(&self, more: bool) -> Option<&'static str> {
+        if self.setup.profile.idle_signal != IdleSignal::InteractionStatus {
+            return None;
+        }
+        let busy = more
+            || self.calls.any_open()
+            || !self.idle_results.is_empty()
+            || self.synthetic.iter().any(|s| matches!(s, Synth::Speak(..)));
+        Some(if busy { "IN_PROGRESS" } else { "IDLE" })
+    }
+
     /// Cuts the open model turn: cancellation of its open calls (when `cancel`), then
-    /// `interrupted` and `turnComplete`.
-    fn interrupt(&mut self, cancel: bool) {
+    /// `interrupted` and `turnComplete` (`more`: a result turn follows at once).
+    fn interrupt(&mut self, cancel: bool, more: bool) {
         if cancel {
             let ids = self.calls.cancel_turn(self.turn_no);
             if !ids.is_empty() {
@@ -618,10 +703,19 @@ impl Engine {
             Bytes::from_static(br#"{"serverContent":{"interrupted":true}}"#),
             kind::INTERRUPTED,
         );
-        self.frame(
-            Bytes::from_static(br#"{"serverContent":{"turnComplete":true}}"#),
-            kind::TURN_COMPLETE,
-        );
+        self.synthetic.clear();
+        match self.interaction_status(more) {
+            None => self.frame(
+                Bytes::from_static(br#"{"serverContent":{"turnComplete":true}}"#),
+                kind::TURN_COMPLETE,
+            ),
+            Some(st) => self.frame(
+                format!(
+                    r#"{{"serverContent":{{"turnComplete":true,"interactionStatus":"{st}"}}}}"#
+                ),
+                kind::TURN_COMPLETE,
+            ),
+        }
         self.turn_open = false;
         self.act = None;
         self.synthetic.clear();
@@ -744,7 +838,7 @@ impl Engine {
             (Behavior::NonBlocking, Scheduling::Silent) => {}
             (Behavior::NonBlocking, Scheduling::Interrupt) => {
                 if self.turn_open {
-                    self.interrupt(false);
+                    self.interrupt(false, true);
                 }
                 self.start_result_turn(text);
             }
@@ -897,13 +991,17 @@ impl Engine {
         } else {
             "AUDIO"
         };
+        let status = match self.interaction_status(false) {
+            Some(st) => format!(r#","interactionStatus":"{st}""#),
+            None => String::new(),
+        };
         let msg = match self.backend {
             Backend::DeveloperApi => format!(
-                r#"{{"serverContent":{{"turnComplete":true}},"usageMetadata":{{"promptTokenCount":{prompt},"responseTokenCount":{resp},"totalTokenCount":{},"promptTokensDetails":[{{"modality":"TEXT","tokenCount":{prompt}}}],"responseTokensDetails":[{{"modality":"{modality}","tokenCount":{resp}}}]}}}}"#,
+                r#"{{"serverContent":{{"turnComplete":true{status}}},"usageMetadata":{{"promptTokenCount":{prompt},"responseTokenCount":{resp},"totalTokenCount":{},"promptTokensDetails":[{{"modality":"TEXT","tokenCount":{prompt}}}],"responseTokensDetails":[{{"modality":"{modality}","tokenCount":{resp}}}]}}}}"#,
                 prompt + resp
             ),
             Backend::VertexAi => format!(
-                r#"{{"serverContent":{{"turnComplete":true}},"usageMetadata":{{"promptTokenCount":{prompt},"candidatesTokenCount":{resp},"totalTokenCount":{},"trafficType":"ON_DEMAND","promptTokensDetails":[{{"modality":"TEXT","tokenCount":{prompt}}}],"candidatesTokensDetails":[{{"modality":"{modality}","tokenCount":{resp}}}]}}}}"#,
+                r#"{{"serverContent":{{"turnComplete":true{status}}},"usageMetadata":{{"promptTokenCount":{prompt},"candidatesTokenCount":{resp},"totalTokenCount":{},"trafficType":"ON_DEMAND","promptTokensDetails":[{{"modality":"TEXT","tokenCount":{prompt}}}],"candidatesTokensDetails":[{{"modality":"{modality}","tokenCount":{resp}}}]}}}}"#,
                 prompt + resp
             ),
         };
@@ -922,16 +1020,13 @@ impl Engine {
                 .iter()
                 .find(|(n, _)| *n == spec.name)
                 .map(|(_, b)| *b);
+            if self.setup.text_planned.contains(&spec.name) {
+                // Planned as text instead of called (UNVERIFIED; see `SetupInfo`).
+                continue;
+            }
             match declared {
                 Some(b) => chosen.push((spec, b)),
-                None if spec.force => chosen.push((
-                    spec,
-                    if self.sc.default_blocking {
-                        Behavior::Blocking
-                    } else {
-                        Behavior::NonBlocking
-                    },
-                )),
+                None if spec.force => chosen.push((spec, self.setup.default_behavior)),
                 None => {}
             }
         }
@@ -1245,7 +1340,7 @@ mod tests {
     use serde_json::json;
 
     fn setup(v: Value) -> SetupInfo {
-        SetupInfo::from_setup(v.as_object().unwrap(), true)
+        SetupInfo::from_setup(v.as_object().unwrap(), Backend::DeveloperApi, true)
     }
 
     fn engine(sc: &str, s: Value) -> Engine {

@@ -33,6 +33,60 @@
 //!   the scenario's `toolResult` template once the model is idle, or context only for a
 //!   `clientContent` without `turnComplete`. (The real model's reply is free-form; the
 //!   scripted one makes "the result was voiced" observable.)
+//! * **Model profiles** (`policy`, [`ModelProfile`](crate::profile::ModelProfile) read
+//!   from `profiles/models.json`; no fact is repeated here): the model named in setup
+//!   selects its profile on the session's backend, and the emulator refuses what that
+//!   model refuses with 1007 `Request contains an invalid argument.` (the real reason
+//!   text "says little", live-protocol.md §0.6) and a [`Violation`] of kind
+//!   [`ViolationKind::ModelProfile`] naming the cause. A value at its proto3 default
+//!   (`willContinue: false`, `SCHEDULING_UNSPECIFIED`, `behavior: UNSPECIFIED`, `null`)
+//!   cannot be told from an absent field by the server and is never refused. Choices:
+//!   - *Declarations* (setup and `contextUpdate`): `behavior: NON_BLOCKING` refused where
+//!     the profile does not accept it (3.1: "synchronous function calling only"; that it
+//!     is refused rather than ignored is UNVERIFIED), `BLOCKING` refused where not
+//!     accepted (3.8 extended thinking: "Async only"; refusal UNVERIFIED). An undeclared
+//!     behavior is the profile's `default_behavior` (§6: blocking on the Developer API
+//!     2.5 and 3.1, non-blocking on Vertex and 3.8), and BLOCKING silence vs NON_BLOCKING
+//!     continuation follow that effective behavior. For a model the table does not know,
+//!     the scenario's `defaultBehavior` (BLOCKING unless set) applies instead, and the
+//!     only refusals are the schema's.
+//!   - *`parametersJsonSchema`* on a model whose profile takes only `parameters` (3.8
+//!     extended thinking): setup is accepted, a `ModelProfile` violation is recorded (no
+//!     close) and the model never calls those functions, as reported (it "plans tools as
+//!     text"; aiden-firmware PR #708, UNVERIFIED elsewhere). The scripted model says its
+//!     lines without the call.
+//!   - *Function responses*: `willContinue: true` refused where not accepted (Vertex:
+//!     by the schema, as before; 3.1: by the profile, UNVERIFIED); a non-default
+//!     `scheduling` refused where not accepted (3.1; the real model may ignore it instead:
+//!     UNVERIFIED, refusing is the choice that catches client bugs).
+//!   - *`thinkingConfig`*: any refused where the profile says so (3.8-live, docs);
+//!     `thinkingBudget` refused on `thinkingLevel` models (3.x) and a non-default
+//!     `thinkingLevel` on `thinkingBudget` models (2.5): both UNVERIFIED, no source says
+//!     how the server reacts.
+//!   - *`clientContent` mid-session* refused where the profile says so (3.1:
+//!     google/adk-python#5018, livekit/agents#5251), except as initial history: with
+//!     `historyConfig.initialHistoryInClientContent: true` (any model) `clientContent` is
+//!     context only, without a model call, until one with `turnComplete: true`; any
+//!     realtime input or tool response also ends the history phase (lenient choice,
+//!     UNVERIFIED; a resumed connection may send the flag without history). Never
+//!     refused for a model the table does not know.
+//!   - *Idleness*: on profiles with `IdleSignal::InteractionStatus` (3.8 extended
+//!     thinking) every `turnComplete` (interrupted ones included) carries
+//!     `interactionStatus`: `IN_PROGRESS` while any call is open (a NON_BLOCKING call
+//!     acknowledged with `willContinue: true` included) or a result is still to be voiced
+//!     (the turn an `INTERRUPT` result cuts), else `IDLE` (google-genai 3.6.1
+//!     `InteractionStatus`: "always sent alongside turn_complete"; that a barge-in's
+//!     `turnComplete` says `IDLE` when nothing else is open is UNVERIFIED). A final
+//!     `SILENT` result produces no turn and so no `IDLE`. Other models never send the
+//!     field. `REQUIRES_ACTION` (deprecated) is never sent.
+//!   - *3.8 cancellation*: where the profile has `cancels_blocking_on_input` (3.8-live,
+//!     docs §6), new user input (start of voiced audio, `activityStart`,
+//!     `realtimeInput.text`, `clientContent`) cancels every open BLOCKING call with
+//!     `toolCallCancellation`, even under `NO_INTERRUPTION`; barge-in then proceeds as
+//!     usual. Elsewhere only barge-in cancels (the interrupted turn's calls).
+//!   - *Model names*: no list restricts them by default (any well-formed name is
+//!     accepted, the 3.x ids included); [`known_models`](EmulatorBuilder::known_models)
+//!     restricts them when set.
 //! * **Function responses the server does not know are ignored**: a response for an
 //!   unknown, closed or cancelled id reaches no call, the model generates nothing for it,
 //!   and the session records it ([`SessionHandle::ignored_function_responses`]) and a
@@ -100,6 +154,7 @@ mod audio;
 mod control;
 mod engine;
 mod ledger;
+mod policy;
 mod record;
 mod resume;
 mod scenario;

@@ -335,6 +335,12 @@ pub enum ViolationKind {
     /// `activityStart`/`activityEnd` while automatic activity detection is on, or
     /// `audioStreamEnd` while it is off.
     ActivitySignals,
+    /// Something the model named in setup refuses per its
+    /// [`ModelProfile`](crate::profile::ModelProfile) (a `behavior`, `willContinue`,
+    /// `scheduling`, `thinkingConfig` form or mid-session `clientContent`; closed with
+    /// 1007), or a declaration it will not call (`parametersJsonSchema` where only
+    /// `parameters` works; not closed).
+    ModelProfile,
 }
 
 /// A protocol violation, with enough detail to fail a test with a useful message.

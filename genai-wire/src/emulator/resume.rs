@@ -187,6 +187,7 @@ mod tests {
             serde_json::json!({"model": "models/m"})
                 .as_object()
                 .unwrap(),
+            Backend::DeveloperApi,
             true,
         );
         let e = Engine::new(sc.0, Backend::DeveloperApi, "s".into(), setup);

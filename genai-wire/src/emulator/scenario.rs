@@ -353,7 +353,8 @@ pub struct Compiled {
     pub turn_detection: TurnDetection,
     /// How function results are voiced.
     pub tool_result: ToolResult,
-    /// Behavior of functions declared without one (default BLOCKING).
+    /// Behavior of functions declared without one (default BLOCKING), for a model the
+    /// profile table does not know; known models follow their profile's default.
     pub default_blocking: bool,
     /// The program.
     pub ops: Vec<Op>,

@@ -36,6 +36,7 @@ use super::Shared;
 use super::audio::{decode_base64_into, mean_abs};
 use super::engine::{Engine, Event, Out, SetupInfo};
 use super::ledger::id_tokens;
+use super::policy;
 use super::record::{CloseBy, CloseRecord, Direction, Fault, ViolationKind, classify, kind};
 use super::resume::{self, ResumptionMode};
 use super::server::{AuthOutcome, RequestInfo, on_request};
@@ -181,6 +182,7 @@ where
         stopped_reading: false,
         closing: None,
         resumption: None,
+        history: false,
     };
     c.run().instrument(span).await;
 }
@@ -217,6 +219,9 @@ struct Conn<S> {
     closing: Option<(u16, String)>,
     /// `Some(transparent)` when setup asked for resumption.
     resumption: Option<bool>,
+    /// Taking the initial history (`historyConfig.initialHistoryInClientContent`):
+    /// until a `clientContent` with `turnComplete: true` or any other input.
+    history: bool,
 }
 
 fn far_future() -> Instant {
@@ -272,6 +277,16 @@ where
             return end;
         }
         self.main_loop().await
+    }
+
+    /// Closes 1007 for something the model refuses per its profile.
+    fn refuse_profile(&mut self, detail: String) -> End {
+        self.sess.violation(
+            self.conn,
+            ViolationKind::ModelProfile,
+            format!("closed 1007: {detail}"),
+        );
+        End::Close(1007, policy::INVALID_ARGUMENT.to_string())
     }
 
     fn refuse(&mut self, kind: ViolationKind, code: u16, reason: &str) -> End {
@@ -348,10 +363,27 @@ where
             ));
         };
         let sc = self.shared.cfg.scenario.0.clone();
-        let info = SetupInfo::from_setup(setup, sc.default_blocking);
+        let info = SetupInfo::from_setup(setup, self.backend, sc.default_blocking);
         if let Some(reason) = self.check_model(&info.model) {
             return Err(self.refuse(ViolationKind::UnknownModel, 1008, &reason));
         }
+        // What the model refuses, per its profile (see `policy`).
+        if let Err(detail) = policy::check_declarations(get(setup, "tools"), &info.profile)
+            .and_then(|_| policy::check_thinking(setup, &info.profile))
+        {
+            return Err(self.refuse_profile(detail));
+        }
+        if !info.text_planned.is_empty() {
+            self.sess.violation(
+                self.conn,
+                ViolationKind::ModelProfile,
+                format!(
+                    "functions {:?} declared with parametersJsonSchema; {} plans them as text and never calls them (UNVERIFIED)",
+                    info.text_planned, info.profile.name
+                ),
+            );
+        }
+        self.history = policy::initial_history(setup);
         self.resumption = info.resumption;
         let mut engine = match info.handle.clone() {
             Some(handle) => self.resume(&handle, info)?,
@@ -822,11 +854,31 @@ where
                 "Request contains an invalid argument. Setup may only be sent once.".into(),
             ));
         }
+        let profile = &engine.setup.profile;
+        let in_history = self.history;
+        self.history &= get(obj, "clientContent").is_some();
         if let Some(cc) = get(obj, "clientContent").and_then(Value::as_object) {
             let text = client_content_text(cc);
             let turn_complete = get(cc, "turnComplete")
                 .and_then(Value::as_bool)
                 .unwrap_or(false);
+            if in_history {
+                self.history = !turn_complete;
+                engine.on_event(Event::History, k, now);
+                return Ok(());
+            }
+            if !profile.mid_session_client_content && !profile.is_unknown() {
+                let detail = format!(
+                    "clientContent mid-session; {} takes it only as initial history (historyConfig.initialHistoryInClientContent)",
+                    profile.name
+                );
+                self.sess.violation(
+                    self.conn,
+                    ViolationKind::ModelProfile,
+                    format!("closed 1007: {detail}"),
+                );
+                return Err(End::Close(1007, policy::INVALID_ARGUMENT.into()));
+            }
             let calls =
                 conversation_results(&self.sess, &self.shared.registry, self.conn, k, &text);
             let event = if calls.is_empty() {
@@ -895,8 +947,30 @@ where
             let list = get(tr, "functionResponses")
                 .and_then(Value::as_array)
                 .unwrap_or(&empty);
+            if let Err(detail) = list
+                .iter()
+                .try_for_each(|fr| policy::check_function_response(fr, profile))
+            {
+                self.sess.violation(
+                    self.conn,
+                    ViolationKind::ModelProfile,
+                    format!("closed 1007: {detail}"),
+                );
+                return Err(End::Close(1007, policy::INVALID_ARGUMENT.into()));
+            }
             engine.on_event(Event::ToolResponses(list), k, now);
         } else if let Some(cu) = get(obj, "contextUpdate").and_then(Value::as_object) {
+            let tools = get(cu, "tools")
+                .and_then(Value::as_object)
+                .and_then(|t| get(t, "tools"));
+            if let Err(detail) = policy::check_declarations(tools, profile) {
+                self.sess.violation(
+                    self.conn,
+                    ViolationKind::ModelProfile,
+                    format!("closed 1007: {detail}"),
+                );
+                return Err(End::Close(1007, policy::INVALID_ARGUMENT.into()));
+            }
             engine.on_event(Event::ContextUpdate(cu), k, now);
         } else {
             engine.on_event(Event::Other, k, now);

@@ -171,6 +171,18 @@ impl Calls {
             .collect()
     }
 
+    /// Cancels every open BLOCKING call; returns their ids.
+    pub fn cancel_blocking(&mut self) -> Vec<String> {
+        self.calls
+            .iter_mut()
+            .filter(|c| c.behavior == Behavior::Blocking && c.state == CallState::Open)
+            .map(|c| {
+                c.state = CallState::Cancelled;
+                c.id.clone()
+            })
+            .collect()
+    }
+
     /// Is any BLOCKING call still open? (The model stays silent while one is.)
     pub fn blocking_open(&self) -> bool {
         self.calls
