@@ -233,6 +233,16 @@ impl Ledger {
         self.calls.is_empty()
     }
 
+    /// Calls answered but not yet covered by a newer handle: if the session ends now,
+    /// whether the model got their answer is unknown.
+    pub(crate) fn unsettled_answers(&self) -> Vec<(String, String)> {
+        self.calls
+            .iter()
+            .filter(|(_, c)| c.answered.is_some())
+            .map(|(id, c)| (id.clone(), c.name.clone()))
+            .collect()
+    }
+
     /// The generation of the handle the next dial would use (0 for none).
     pub(crate) fn resume_generation(&self) -> u64 {
         self.handle_generation

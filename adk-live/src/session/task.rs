@@ -218,6 +218,19 @@ impl SessionTask {
         for held in std::mem::take(&mut self.conversation_out) {
             self.report_conversation_lost(held);
         }
+        if error.is_some() {
+            // The session died before a newer checkpoint covered these answers: the
+            // server may never have read them (a half-open socket takes writes it never
+            // delivers). Report them rather than stay silent.
+            for (call_id, name) in self.state.ledger.unsettled_answers() {
+                self.report_conversation_lost(Held {
+                    call_id,
+                    name,
+                    message: ClientMessage::realtime_text(String::new()),
+                    wait_idle: false,
+                });
+            }
+        }
         self.events.push(LiveEvent::Closed {
             close,
             error: error.map(|e| e.to_string()),
@@ -273,6 +286,21 @@ impl SessionTask {
                 }
                 // A token fetch that failed (its own retries spent) may be a passing outage
                 // of the token endpoint: it gets the reconnect budget, not an instant end.
+                // The server still sees the old connection (a half-open socket it never
+                // read our close on) and refuses the resume with 1011. Past half the
+                // budget, start afresh (seeded with the history) rather than spend the
+                // rest of it on the same handle.
+                Err(e)
+                    if handle.is_some()
+                        && e.close().is_some_and(|c| c.code == CLOSE_INTERNAL_ERROR)
+                        && self.failures.saturating_mul(2) >= self.reconnect.max_attempts =>
+                {
+                    tracing::warn!(error = %e, "resumption keeps failing; starting a new session");
+                    self.state.handle = None;
+                    self.state.ledger.forget_handle();
+                    self.failures += 1;
+                    last = Some(e);
+                }
                 Err(e) if e.is_fatal() && !matches!(e, Error::Wire(WireError::Auth(_))) => {
                     return Err(Some(e));
                 }
@@ -721,6 +749,8 @@ impl SessionTask {
 
 /// Close code of a policy violation (a stale resumption handle, among others).
 const CLOSE_POLICY_VIOLATION: u16 = 1008;
+/// Close code of an internal error (also: resuming while the old connection is open).
+const CLOSE_INTERNAL_ERROR: u16 = 1011;
 
 /// Reports each response as undelivered: none is dropped silently.
 fn report_undelivered(lost: Vec<Outgoing>, events: &EventQueue, metrics: &Metrics) {
