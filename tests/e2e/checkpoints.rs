@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use adk_live::prelude::*;
-use genai_wire::emulator::{Emulator, EmulatorHandle, SessionHandle};
+use genai_wire::emulator::{Emulator, EmulatorHandle};
 use serde_json::json;
 use tokio::sync::Semaphore;
 
@@ -61,18 +61,6 @@ async fn checkpoint_emulator(handle_lag: Duration) -> EmulatorHandle {
         .unwrap()
 }
 
-/// Waits until `cond` holds (it may read the emulator's record: this does not hold the
-/// record's lock while asking), polling, with the suite's generous timeout.
-async fn until(what: &str, mut cond: impl FnMut() -> bool) {
-    let met = tokio::time::timeout(WAIT, async {
-        while !cond() {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await;
-    assert!(met.is_ok(), "timed out waiting for {what}");
-}
-
 /// Where in the call's life the connection changes.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Point {
@@ -86,24 +74,6 @@ enum Point {
 enum Disruption {
     GoAway,
     Drop,
-}
-
-/// Every final delivery of `call_id` on the emulator's record: (connection, as conversation).
-fn deliveries(es: &SessionHandle, call_id: &str) -> Vec<(u32, bool)> {
-    let mut d: Vec<(u32, bool)> = es
-        .accepted_function_responses()
-        .into_iter()
-        .filter(|r| r.id == call_id && !r.will_continue)
-        .map(|r| (r.conn, false))
-        .chain(
-            es.conversation_results()
-                .into_iter()
-                .filter(|c| c.id == call_id)
-                .map(|c| (c.conn, true)),
-        )
-        .collect();
-    d.sort();
-    d
 }
 
 async fn one_point(point: Point, disruption: Disruption) {

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use adk_live::prelude::*;
-use genai_wire::emulator::{Emulator, SessionHandle};
+use genai_wire::emulator::Emulator;
 use genai_wire::profile::ModelProfile;
 use genai_wire::protocol::Behavior;
 
@@ -20,34 +20,6 @@ const MODELS: [&str; 4] = [
     "gemini-3.8-live",
     "gemini-3.8-live-extended-thinking",
 ];
-
-/// Finals for `call_id` on the emulator's record: (connection, as conversation).
-fn finals(es: &SessionHandle, call_id: &str) -> Vec<(u32, bool)> {
-    let mut d: Vec<(u32, bool)> = es
-        .accepted_function_responses()
-        .into_iter()
-        .filter(|r| r.id == call_id && !r.will_continue)
-        .map(|r| (r.conn, false))
-        .chain(
-            es.conversation_results()
-                .into_iter()
-                .filter(|c| c.id == call_id)
-                .map(|c| (c.conn, true)),
-        )
-        .collect();
-    d.sort();
-    d
-}
-
-async fn until(what: &str, mut cond: impl FnMut() -> bool) {
-    let met = tokio::time::timeout(WAIT, async {
-        while !cond() {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await;
-    assert!(met.is_ok(), "timed out waiting for {what}");
-}
 
 async fn background_conversation(model: &str, backend: Backend) {
     let label = format!("{model} on {backend}");
@@ -76,12 +48,12 @@ async fn background_conversation(model: &str, backend: Backend) {
     let call = es.wait_for_function_call(1, WAIT).await.unwrap();
     events_until(&session, |e| matches!(e, LiveEvent::ToolCompleted { .. })).await;
     until(&format!("{label}: the result"), || {
-        finals(&es, &call.id)
+        deliveries(&es, &call.id)
             .iter()
             .any(|(_, conversation)| !profile.is_sync_only() || *conversation)
     })
     .await;
-    let got = finals(&es, &call.id);
+    let got = deliveries(&es, &call.id);
     if profile.is_sync_only() {
         // The immediate "running" answer on the wire, the result as conversation.
         assert_eq!(got, vec![(0, false), (0, true)], "{label}");
@@ -114,11 +86,13 @@ async fn background_conversation(model: &str, backend: Backend) {
     assert!(es.go_away(Duration::from_millis(500)), "{label}");
     events_until(&session, |e| matches!(e, LiveEvent::Reconnected { .. })).await;
     until(&format!("{label}: the second result"), || {
-        finals(&es, &second.id).iter().any(|(conn, _)| *conn >= 1)
-            || finals(&es, &second.id).len() >= 2
+        deliveries(&es, &second.id)
+            .iter()
+            .any(|(conn, _)| *conn >= 1)
+            || deliveries(&es, &second.id).len() >= 2
     })
     .await;
-    let after: Vec<_> = finals(&es, &second.id)
+    let after: Vec<_> = deliveries(&es, &second.id)
         .into_iter()
         .filter(|(conn, _)| *conn >= 1)
         .collect();

@@ -196,3 +196,35 @@ pub fn lookup(delay: Duration) -> impl Tool {
         },
     )
 }
+
+/// Every final delivery of `call_id` on the emulator's record, in order:
+/// (connection, delivered as conversation).
+pub fn deliveries(es: &SessionHandle, call_id: &str) -> Vec<(u32, bool)> {
+    let mut d: Vec<(u32, bool)> = es
+        .accepted_function_responses()
+        .into_iter()
+        .filter(|r| r.id == call_id && !r.will_continue)
+        .map(|r| (r.conn, false))
+        .chain(
+            es.conversation_results()
+                .into_iter()
+                .filter(|c| c.id == call_id)
+                .map(|c| (c.conn, true)),
+        )
+        .collect();
+    d.sort();
+    d
+}
+
+/// Waits until `cond` holds, polling, with the suite's generous timeout. For conditions
+/// that read the emulator's record through its accessors (`wait_for` holds the record's
+/// lock while it asks, so those cannot be used inside it).
+pub async fn until(what: &str, mut cond: impl FnMut() -> bool) {
+    let met = tokio::time::timeout(WAIT, async {
+        while !cond() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert!(met.is_ok(), "timed out waiting for {what}");
+}
