@@ -314,3 +314,52 @@ async fn a_refused_handle_mid_call_seeds_the_fresh_session_then_delivers_the_res
     );
     session.disconnect().await;
 }
+
+/// A result that reached the model as conversation is lost by every switch to a
+/// checkpoint older than its turn, so it is said again after each one, not only the first.
+/// (Found by the fault soak: the second rollback lost it without a report.)
+#[tokio::test]
+async fn a_result_said_as_conversation_survives_repeated_rollbacks() {
+    // No fresh handle after the first: every switch resumes the checkpoint from before
+    // the call.
+    let emu = checkpoint_emulator(Duration::from_secs(600)).await;
+    let gates = Gates::new();
+    let builder = Live::builder().tool(gates.tool()).tool_background("search");
+    let session = connect(&emu, Backend::DeveloperApi, builder).await;
+    let es = emu.wait_for_session(WAIT).await.unwrap();
+    events_until(&session, |e| {
+        matches!(
+            e,
+            LiveEvent::Resumption {
+                resumable: true,
+                ..
+            }
+        )
+    })
+    .await;
+    session.send_text("search it").await.unwrap();
+    let call = es.wait_for_function_call(1, WAIT).await.unwrap();
+    assert!(es.drop_connection());
+    events_until(&session, |e| matches!(e, LiveEvent::Reconnected { .. })).await;
+    gates.open_all();
+    for conn in 1..=3u32 {
+        until(&format!("the result on connection {conn}"), || {
+            deliveries(&es, &call.id).iter().any(|(c, _)| *c == conn)
+        })
+        .await;
+        if conn < 3 {
+            assert!(es.drop_connection());
+            events_until(&session, |e| matches!(e, LiveEvent::Reconnected { .. })).await;
+        }
+    }
+    assert_eq!(
+        deliveries(&es, &call.id),
+        vec![(1, true), (2, true), (3, true)],
+        "once per connection, each a rollback past the last"
+    );
+    assert!(es.ignored_function_responses().is_empty());
+    assert!(es.violations().is_empty(), "{:?}", es.violations());
+    tokio::time::timeout(WAIT, session.disconnect())
+        .await
+        .unwrap();
+}

@@ -75,6 +75,11 @@ pub(crate) fn on_message(
         }
         ServerPayload::SessionResumptionUpdate(u) => {
             let resumable = u.resumable.unwrap_or(false);
+            tracing::debug!(
+                resumable,
+                handle = u.new_handle.as_deref().is_some_and(|h| !h.is_empty()),
+                "sessionResumptionUpdate"
+            );
             if let Some(h) = u.new_handle.as_ref().filter(|h| resumable && !h.is_empty()) {
                 state.handle = Some(h.clone());
                 state.ledger.new_handle();

@@ -17,6 +17,20 @@
 //! issued before that handle (`issued < H`), and knows its answer iff the answer was
 //! written before it (`answered < H`). A call is *settled* once a handle newer than its
 //! answer has arrived: no checkpoint can lose it any more, and the ledger forgets it.
+//!
+//! A handle covers only what the server had *read* when it made the checkpoint, and a
+//! handle can be in flight while the client writes (the one a server sends right after a
+//! resume, one sent on a timer after a turn), or the server can have stopped reading
+//! altogether. So a handle settles an answer only if the server is known to have read the
+//! answer before it: after every final, the task writes a *barrier* (a ping carrying a
+//! sequence number, see `WireWriter::barrier`), and the pong for it proves the server read
+//! everything before it. A handle that arrives before that proof counts as older than the
+//! answer: a switch to it says the answer again. (Found by the fault soak: a result written
+//! just before the resume-time handle, or into a socket the server no longer read, was
+//! taken as covered and lost at the next rollback.) UNVERIFIED against the real service:
+//! that its pong follows its reading of earlier frames into the session (the Google front
+//! end may answer pings itself); where it does not, a result can be said twice after a
+//! switch, never lost.
 
 use std::collections::{HashMap, HashSet};
 
@@ -38,8 +52,12 @@ struct Call {
     /// The model waits for this call (a blocking call): user input now would disturb it
     /// (on 3.8 it cancels the call).
     blocking: bool,
-    /// Its answer went as conversation (a user turn), not as a `functionResponse`.
+    /// Its answer goes as conversation (a user turn), not as a `functionResponse`: queued
+    /// while `answered` is `None`, written once it is `Some`.
     via_conversation: bool,
+    /// The barrier whose pong proves the server read the answer (`None`: proven, or not
+    /// answered).
+    unread: Option<u64>,
 }
 
 /// What to do after resuming (or starting afresh) for the calls the ledger follows.
@@ -73,6 +91,12 @@ pub(crate) struct Ledger {
     closed: HashSet<String>,
     /// The conversation changed (model output, a turn we wrote) since the newest handle.
     output_since_handle: bool,
+    /// The last barrier handed out to be written.
+    barrier_sent: u64,
+    /// An answer waits for the barrier `barrier_sent + 1`, not yet written.
+    barrier_due: bool,
+    /// The highest barrier the server answered.
+    barrier_read: u64,
 }
 
 /// Closed ids remembered (oldest forgotten past this, by clearing: a late response for a
@@ -113,6 +137,7 @@ impl Ledger {
                 deferred,
                 blocking,
                 via_conversation: false,
+                unread: None,
             },
         );
     }
@@ -149,8 +174,15 @@ impl Ledger {
         self.handle_generation = self.generation;
         self.output_since_handle = false;
         let generation = self.generation;
-        self.calls
-            .retain(|_, c| !matches!(c.answered, Some((at, _)) if at < generation));
+        self.calls.retain(|_, c| match &mut c.answered {
+            // Not known to be read: this checkpoint may lack it, as if written after it.
+            Some((at, _)) if c.unread.is_some() => {
+                *at = generation;
+                true
+            }
+            Some((at, _)) => *at >= generation,
+            None => true,
+        });
     }
 
     /// The handle was dropped (refused by the server): the next session starts afresh.
@@ -184,7 +216,78 @@ impl Ledger {
         }
     }
 
-    /// A final response was written (on the wire or as conversation).
+    /// A final response for `call_id` is queued to go as conversation (the server session
+    /// does not know the call). Nothing more goes for it on the wire, and it is owed until
+    /// the turn is written and a newer handle covers it.
+    pub(crate) fn queued_as_conversation(&mut self, call_id: &str, name: &str) {
+        let issued = self.generation;
+        let c = self.calls.entry(call_id.to_owned()).or_insert_with(|| Call {
+            name: name.to_owned(),
+            issued,
+            answered: None,
+            orphaned: true,
+            deferred: false,
+            blocking: false,
+            via_conversation: true,
+            unread: None,
+        });
+        c.orphaned = true;
+        c.deferred = false;
+        c.via_conversation = true;
+        c.answered = None;
+        c.unread = None;
+    }
+
+    /// A result queued as conversation was written. Like a final on the wire, it is lost
+    /// by a switch to a checkpoint older than this write, and said again then.
+    pub(crate) fn written_as_conversation(&mut self, call_id: &str, response: &FunctionResponse) {
+        if self.no_checkpoints {
+            self.calls.remove(call_id);
+            return;
+        }
+        let generation = self.generation;
+        let barrier = self.next_barrier();
+        if let Some(c) = self.calls.get_mut(call_id) {
+            c.answered = Some((generation, response.clone()));
+            c.unread = Some(barrier);
+        }
+    }
+
+    /// The barrier that will follow what is written now.
+    fn next_barrier(&mut self) -> u64 {
+        self.barrier_due = true;
+        self.barrier_sent + 1
+    }
+
+    /// The barrier to write now (after the answers it covers), if one is owed.
+    pub(crate) fn take_barrier(&mut self) -> Option<u64> {
+        if !std::mem::take(&mut self.barrier_due) {
+            return None;
+        }
+        self.barrier_sent += 1;
+        Some(self.barrier_sent)
+    }
+
+    /// The server answered barrier `seq`: it has read every answer written before it.
+    pub(crate) fn barrier_read(&mut self, seq: u64) {
+        if seq <= self.barrier_read {
+            return;
+        }
+        self.barrier_read = seq;
+        for c in self.calls.values_mut() {
+            if c.unread.is_some_and(|b| b <= seq) {
+                c.unread = None;
+            }
+        }
+    }
+
+    /// Nothing can be sent for this call any more (its answer was refused locally and
+    /// reported): the ledger stops following it.
+    pub(crate) fn abandoned(&mut self, call_id: &str) {
+        self.calls.remove(call_id);
+    }
+
+    /// A final response was written on the wire.
     pub(crate) fn answered(&mut self, call_id: &str, response: &FunctionResponse) {
         if response.will_continue == Some(true) {
             return;
@@ -205,10 +308,12 @@ impl Ledger {
             self.calls.remove(call_id);
             return;
         }
-        // Kept until a newer handle settles it, conversation or not: a switch before then
-        // resumes a checkpoint that lacks it.
-        c.via_conversation = c.orphaned;
+        // Kept until a newer handle settles it: a switch before then resumes a checkpoint
+        // that lacks it.
+        let barrier = self.barrier_sent + 1;
+        self.barrier_due = true;
         c.answered = Some((generation, response.clone()));
+        c.unread = Some(barrier);
         let answered = self.calls.values().filter(|c| c.answered.is_some()).count();
         if answered > MAX_UNSETTLED_ANSWERS {
             let oldest = self
@@ -257,27 +362,32 @@ impl Ledger {
         for (id, c) in &mut self.calls {
             let known = resumed > c.issued && !c.orphaned;
             if c.via_conversation {
-                if let Some((at, response)) = &c.answered {
-                    if *at >= resumed {
-                        // The checkpoint predates the conversation turn: say it again.
+                match &c.answered {
+                    // Still queued: it goes on the new connection.
+                    None => {}
+                    // The checkpoint predates the conversation turn: say it again (the
+                    // task queues it anew, and the ledger follows it again).
+                    Some((at, response)) if *at >= resumed => {
                         recovery
                             .as_conversation
                             .push((id.clone(), response.clone()));
                     }
+                    Some(_) => done.push(id.clone()),
                 }
-                done.push(id.clone());
                 continue;
             }
             match (&c.answered, known) {
                 (Some((at, response)), true) if *at >= resumed => {
                     recovery.resend.push(response.clone());
+                    // Written again: the barrier that follows proves it read.
+                    c.unread = Some(self.barrier_sent + 1);
+                    self.barrier_due = true;
                 }
                 (Some(_), true) => {}
                 (Some((_, response)), false) => {
                     recovery
                         .as_conversation
                         .push((id.clone(), response.clone()));
-                    done.push(id.clone());
                 }
                 (None, true) => {}
                 (None, false) => {
@@ -318,9 +428,17 @@ mod tests {
         }
     }
 
+    /// The task writes the barrier owed and the server answers it.
+    fn read(l: &mut Ledger) {
+        if let Some(seq) = l.take_barrier() {
+            l.barrier_read(seq);
+        }
+    }
+
     #[test]
     fn a_call_issued_after_the_handle_is_unknown_to_the_resumed_session() {
         let mut l = Ledger::default();
+        read(&mut l);
         l.new_handle(); // H1
         l.issued("a", "t", false, false);
         assert!(!l.is_clean_checkpoint());
@@ -329,8 +447,13 @@ mod tests {
         assert_eq!(r.orphaned, vec![("a".to_owned(), "t".to_owned())]);
         assert_eq!(l.route("a", &interim("a")), Route::Drop);
         assert_eq!(l.route("a", &fin("a")), Route::Conversation);
-        l.answered("a", &fin("a"));
+        l.queued_as_conversation("a", "t");
+        read(&mut l);
+        l.new_handle();
+        assert!(!l.is_settled(), "queued, not written: no handle covers it");
+        l.written_as_conversation("a", &fin("a"));
         assert!(!l.is_settled());
+        read(&mut l);
         l.new_handle();
         assert!(l.is_settled());
     }
@@ -338,17 +461,24 @@ mod tests {
     #[test]
     fn an_answer_written_after_the_handle_goes_again() {
         let mut l = Ledger::default();
+        read(&mut l);
         l.new_handle(); // H1
         l.issued("a", "t", false, false);
         l.answered("a", &fin("a"));
         // Result written, no fresh handle yet: the checkpoint H1 has no call "a".
         let r = l.recover(1);
         assert_eq!(r.as_conversation.len(), 1);
+        l.queued_as_conversation("a", "t");
+        assert_eq!(l.route("a", &fin("a")), Route::Drop, "not on the wire");
+        l.written_as_conversation("a", &fin("a"));
+        read(&mut l);
+        l.new_handle();
         assert!(l.is_settled());
 
         // Known call (issued before H2), answered after H2: resend on the wire.
         let mut l = Ledger::default();
         l.issued("b", "t", false, false);
+        read(&mut l);
         l.new_handle(); // H1 after the call (a server that checkpoints open calls)
         l.answered("b", &fin("b"));
         let r = l.recover(1);
@@ -363,6 +493,7 @@ mod tests {
         l.model_output();
         l.answered("a", &fin("a"));
         assert!(!l.is_clean_checkpoint());
+        read(&mut l);
         l.new_handle();
         assert!(l.is_clean_checkpoint());
         let r = l.recover(l.resume_generation());
@@ -372,8 +503,10 @@ mod tests {
     #[test]
     fn a_fresh_session_knows_nothing() {
         let mut l = Ledger::default();
+        read(&mut l);
         l.new_handle();
         l.issued("a", "t", false, false);
+        read(&mut l);
         l.new_handle();
         l.issued("b", "t", false, false);
         l.forget_handle();
@@ -391,9 +524,11 @@ mod tests {
         l.answered("a", &fin("a"));
         assert_eq!(l.route("a", &interim("a")), Route::Drop);
         assert_eq!(l.route("a", &fin("a")), Route::Conversation);
-        l.answered("a", &fin("a"));
+        l.queued_as_conversation("a", "t");
         assert_eq!(l.route("a", &fin("a")), Route::Drop, "answered once");
+        l.written_as_conversation("a", &fin("a"));
         assert!(!l.is_settled(), "until a newer handle");
+        read(&mut l);
         l.new_handle();
         assert!(l.is_settled());
     }
@@ -407,13 +542,56 @@ mod tests {
         assert!(!l.awaits_blocking_call());
         assert_eq!(l.route("a", &fin("a")), Route::Drop);
         // A result delivered as conversation, then a switch before a fresh handle.
+        read(&mut l);
         l.new_handle();
         l.issued("b", "t", false, false);
         l.recover(1);
         assert_eq!(l.route("b", &fin("b")), Route::Conversation);
-        l.answered("b", &fin("b"));
+        l.queued_as_conversation("b", "t");
+        assert_eq!(l.recover(1), Recovery::default(), "still queued: goes next");
+        l.written_as_conversation("b", &fin("b"));
         let r = l.recover(1);
         assert_eq!(r.as_conversation.len(), 1, "said again");
+        assert!(!l.is_settled(), "followed until a handle covers it");
+    }
+
+    #[test]
+    fn a_result_said_again_is_followed_through_every_rollback() {
+        let mut l = Ledger::default();
+        read(&mut l);
+        l.new_handle(); // H1
+        l.issued("a", "t", false, false);
+        l.recover(1); // switch: "a" is unknown to the resumed session
+        l.queued_as_conversation("a", "t");
+        for rollback in 1..=3 {
+            l.written_as_conversation("a", &fin("a"));
+            // Another switch before any handle covers the turn: said again, every time.
+            let r = l.recover(1);
+            assert_eq!(r.as_conversation.len(), 1, "rollback {rollback}");
+            l.queued_as_conversation("a", "t");
+        }
+        l.written_as_conversation("a", &fin("a"));
+        read(&mut l);
+        l.new_handle();
+        assert!(l.is_settled());
+        assert_eq!(l.recover(2), Recovery::default());
+    }
+
+    #[test]
+    fn a_handle_before_the_server_read_the_answer_does_not_settle_it() {
+        let mut l = Ledger::default();
+        l.issued("a", "t", false, false);
+        l.new_handle(); // H1 knows the call
+        l.answered("a", &fin("a"));
+        let barrier = l.take_barrier().expect("a barrier follows an answer");
+        // H2 was in flight (or the server stopped reading): no pong for the barrier yet.
+        l.new_handle();
+        assert!(!l.is_settled());
+        assert_eq!(l.recover(2).resend, vec![fin("a")], "H2 may lack it: again");
+        let again = l.take_barrier().expect("the resend gets its own barrier");
+        assert!(again > barrier);
+        l.barrier_read(again);
+        l.new_handle(); // H3, after the server read the resend
         assert!(l.is_settled());
     }
 }

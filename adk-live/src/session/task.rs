@@ -93,7 +93,7 @@ pub(crate) fn deadline_after(d: Duration) -> Instant {
 /// A result waiting to go as conversation.
 pub(crate) struct Held {
     call_id: String,
-    name: String,
+    response: FunctionResponse,
     message: ClientMessage,
     wait_idle: bool,
 }
@@ -216,19 +216,14 @@ impl SessionTask {
         lost.extend(self.outbox.close());
         report_undelivered(lost, &self.events, &self.metrics);
         for held in std::mem::take(&mut self.conversation_out) {
-            self.report_conversation_lost(held);
+            self.report_conversation_lost(held.call_id, held.response.name);
         }
         if error.is_some() {
             // The session died before a newer checkpoint covered these answers: the
             // server may never have read them (a half-open socket takes writes it never
             // delivers). Report them rather than stay silent.
             for (call_id, name) in self.state.ledger.unsettled_answers() {
-                self.report_conversation_lost(Held {
-                    call_id,
-                    name,
-                    message: ClientMessage::realtime_text(String::new()),
-                    wait_idle: false,
-                });
+                self.report_conversation_lost(call_id, name);
             }
         }
         self.events.push(LiveEvent::Closed {
@@ -400,8 +395,12 @@ impl SessionTask {
         }));
     }
 
-    /// Delivers a final response as conversation (the server does not know its call).
+    /// Delivers a final response as conversation (the server does not know its call). The
+    /// ledger follows it until a checkpoint covers the written turn.
     fn as_conversation(&mut self, call_id: &str, response: &FunctionResponse) {
+        self.state
+            .ledger
+            .queued_as_conversation(call_id, &response.name);
         Metrics::inc(&self.metrics.results_as_conversation);
         tracing::info!(%call_id, tool = %response.name, "result delivered as conversation");
         self.events.push(LiveEvent::ToolResultAsConversation {
@@ -420,7 +419,7 @@ impl SessionTask {
         };
         self.conversation_out.push_back(Held {
             call_id: call_id.to_owned(),
-            name: response.name.clone(),
+            response: response.clone(),
             message,
             wait_idle,
         });
@@ -449,10 +448,14 @@ impl SessionTask {
                 break;
             };
             match self.write(link, &held.message, goaway, true).await {
-                Ok(()) => {}
+                Ok(()) => self
+                    .state
+                    .ledger
+                    .written_as_conversation(&held.call_id, &held.response),
                 Err(WriteFail::Refused(e)) => {
                     tracing::warn!(error = %e, call_id = %held.call_id, "result as conversation refused locally");
-                    self.report_conversation_lost(held);
+                    self.state.ledger.abandoned(&held.call_id);
+                    self.report_conversation_lost(held.call_id, held.response.name);
                 }
                 Err(fail) => {
                     self.conversation_out.insert(i, held);
@@ -463,12 +466,10 @@ impl SessionTask {
         Ok(())
     }
 
-    fn report_conversation_lost(&self, held: Held) {
+    fn report_conversation_lost(&self, call_id: String, name: String) {
         Metrics::inc(&self.metrics.undelivered_results);
-        self.events.push(LiveEvent::ToolResultUndelivered {
-            call_id: held.call_id,
-            name: held.name,
-        });
+        self.events
+            .push(LiveEvent::ToolResultUndelivered { call_id, name });
     }
 
     /// Takes the tool responses out of the messages waiting for a connection.
@@ -665,6 +666,13 @@ impl SessionTask {
             if let Err(exit) = self.flush_conversation(link, goaway_deadline).await {
                 return exit;
             }
+            // After answers, a barrier: its pong proves the server read them (see ledger).
+            if let Some(seq) = self.state.ledger.take_barrier() {
+                let Link { writer, broken, .. } = &mut *link;
+                if let Err(fail) = self.bounded(broken, writer.barrier(seq), goaway_deadline).await {
+                    return fail.into();
+                }
+            }
             // After goAway, move as soon as the newest handle is a clean checkpoint (newer
             // than every open call and the model's last output): switching earlier would
             // resume a state that lacks them.
@@ -692,10 +700,7 @@ impl SessionTask {
                             }
                             self.state.ledger.answered(&call_id, &response);
                         }
-                        Route::Conversation => {
-                            self.state.ledger.answered(&item.call_id, &item.response);
-                            self.as_conversation(&item.call_id, &item.response);
-                        }
+                        Route::Conversation => self.as_conversation(&item.call_id, &item.response),
                         Route::Drop => tracing::debug!(call_id = %item.call_id, "interim response for a call the server does not know: not sent"),
                     }
                 }
@@ -708,6 +713,7 @@ impl SessionTask {
                         Some(Err(e)) => return Exit::Lost(e.into()),
                         None => return Exit::Lost(WireError::Closed(CloseInfo { code: CLOSE_ABNORMAL, reason: String::new() }).into()),
                     };
+                    self.state.ledger.barrier_read(link.reader.barrier());
                     let message = match protocol::decode_server(frame.data()) {
                         Ok(m) => m,
                         Err(e) => {

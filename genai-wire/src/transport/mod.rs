@@ -201,6 +201,7 @@ impl Connection {
                 stream,
                 liveness: self.liveness,
                 done: false,
+                barrier: 0,
             },
         )
     }
@@ -333,6 +334,18 @@ impl WireWriter {
             .map_err(map_ws_error)
     }
 
+    /// Sends a *barrier*: a ping carrying `seq` (8 bytes, big-endian). A websocket peer
+    /// answers a ping with a pong carrying the same payload after it has read every frame
+    /// sent before it (RFC 6455 §5.5.2–3; frames are read in order), so
+    /// [`WireReader::barrier`] reaching `seq` proves the peer read everything written
+    /// before this barrier.
+    pub async fn barrier(&mut self, seq: u64) -> Result<()> {
+        self.sink
+            .send(Message::Ping(Bytes::copy_from_slice(&seq.to_be_bytes())))
+            .await
+            .map_err(map_ws_error)
+    }
+
     /// Sends a close frame with `code` and `reason` (cut to the 123-byte limit at a
     /// character boundary). Keep reading until the reader reports the server's close.
     pub async fn close(&mut self, code: u16, reason: &str) -> Result<()> {
@@ -365,6 +378,8 @@ pub struct WireReader {
     stream: SplitStream<Ws>,
     liveness: Liveness,
     done: bool,
+    /// The highest barrier (see [`WireWriter::barrier`]) the peer answered.
+    barrier: u64,
 }
 
 impl fmt::Debug for WireReader {
@@ -376,6 +391,13 @@ impl fmt::Debug for WireReader {
 }
 
 impl WireReader {
+    /// The highest barrier the peer has answered (0: none): the peer has read every frame
+    /// written before that barrier. Updated as frames are read, so it is current when
+    /// [`WireReader::next_frame`] returns the frame that followed the pong.
+    pub fn barrier(&self) -> u64 {
+        self.barrier
+    }
+
     /// The next data frame. Pings (answered automatically) and pongs are skipped but
     /// mark liveness. A close frame becomes `Some(Err(Error::Closed(..)))` (code 1005 if
     /// it had no status), a drop without one `Error::Closed` with code 1006; after any
@@ -416,7 +438,12 @@ impl WireReader {
                         binary: true,
                     }));
                 }
-                Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
+                Message::Pong(p) => {
+                    if let Ok(seq) = <[u8; 8]>::try_from(&p[..]) {
+                        self.barrier = self.barrier.max(u64::from_be_bytes(seq));
+                    }
+                }
+                Message::Ping(_) | Message::Frame(_) => continue,
                 Message::Close(frame) => {
                     self.done = true;
                     // tungstenite queued our close reply; one more poll flushes it (a

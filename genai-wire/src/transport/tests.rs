@@ -66,6 +66,33 @@ async fn text_and_binary_frames_come_through() {
     }
 }
 
+#[tokio::test]
+async fn a_barrier_is_read_once_the_peer_answers_it() {
+    let (conn, mut server) = pair(&TransportConfig::default()).await;
+    let (mut w, mut r) = conn.split();
+    w.send_text("{\"a\":1}".into()).await.unwrap();
+    w.barrier(7).await.unwrap();
+    assert_eq!(r.barrier(), 0);
+    // The server reads the text, then the barrier (tungstenite answers it), then speaks.
+    assert!(matches!(server.next().await.unwrap().unwrap(), Message::Text(_)));
+    assert!(matches!(server.next().await.unwrap().unwrap(), Message::Ping(_)));
+    // tungstenite queues its pong and writes it after the server's next message.
+    server.send(Message::Text("{\"b\":2}".into())).await.unwrap();
+    server.send(Message::Text("{\"c\":3}".into())).await.unwrap();
+    r.next_frame().await.unwrap().unwrap();
+    r.next_frame().await.unwrap().unwrap();
+    assert_eq!(r.barrier(), 7, "the pong came before the second frame");
+    // An older barrier's pong, or an empty keepalive pong, never lowers it.
+    server.send(Message::Pong(Bytes::from_static(b""))).await.unwrap();
+    server
+        .send(Message::Pong(Bytes::copy_from_slice(&3u64.to_be_bytes())))
+        .await
+        .unwrap();
+    server.send(Message::Text("{\"d\":4}".into())).await.unwrap();
+    r.next_frame().await.unwrap().unwrap();
+    assert_eq!(r.barrier(), 7);
+}
+
 async fn closed_with(code: u16, reason: &str) -> Error {
     let (conn, mut server) = pair(&TransportConfig::default()).await;
     let (_w, mut r) = conn.split();
