@@ -45,15 +45,19 @@ counters! {
     results_as_conversation,
     /// Events other than audio dropped because the application did not read events.
     events_dropped,
-    /// Final tool responses sent.
+    /// Final tool responses produced by the tools (queued for the socket).
     tool_results,
+    /// Final tool responses written to the socket (as `functionResponse` or as
+    /// conversation), counting each re-delivery after a connection change.
+    results_written,
     /// Calls cancelled (by the server, the application or the end of the session).
     cancellations,
     /// Results that finished after their call was cancelled, and were dropped.
     late_results_dropped,
     /// Audio chunks dropped because the application did not read events fast enough.
     audio_chunks_dropped,
-    /// Tool responses that could not be delivered because the session ended.
+    /// Final tool responses reported undelivered (`ToolResultUndelivered`): the session
+    /// ended before they could be written, or before the server was known to read them.
     undelivered_results,
     /// Server frames that failed to decode (reported as error events, not fatal).
     decode_errors,

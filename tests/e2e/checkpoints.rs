@@ -363,3 +363,43 @@ async fn a_result_said_as_conversation_survives_repeated_rollbacks() {
         .await
         .unwrap();
 }
+
+/// Closing the session is the last chance to say what the model may never have had: a
+/// result written into a socket the server no longer reads is reported undelivered, and
+/// one the server read (it answered the close) is not.
+#[tokio::test]
+async fn disconnect_reports_results_the_server_never_read() {
+    for server_reads in [true, false] {
+        let emu = checkpoint_emulator(Duration::from_secs(600)).await;
+        let gates = Gates::new();
+        let builder = Live::builder().tool(gates.tool()).tool_background("search");
+        let session = connect(&emu, Backend::DeveloperApi, builder).await;
+        let es = emu.wait_for_session(WAIT).await.unwrap();
+        session.send_text("search it").await.unwrap();
+        let call = es.wait_for_function_call(1, WAIT).await.unwrap();
+        es.wait_for_accepted_response(1, WAIT).await.unwrap();
+        if !server_reads {
+            assert!(es.stop_reading());
+        }
+        gates.open_all();
+        until("the result written", || session.metrics().results_written == 1).await;
+        if server_reads {
+            until("the result read", || !deliveries(&es, &call.id).is_empty()).await;
+        }
+        tokio::time::timeout(WAIT, session.disconnect())
+            .await
+            .unwrap();
+        let mut undelivered = Vec::new();
+        while let Some(e) = session.try_next_event() {
+            if let LiveEvent::ToolResultUndelivered { call_id, .. } = e {
+                undelivered.push(call_id);
+            }
+        }
+        if server_reads {
+            assert!(undelivered.is_empty(), "read, yet reported: {undelivered:?}");
+        } else {
+            assert!(deliveries(&es, &call.id).is_empty());
+            assert_eq!(undelivered, vec![call.id.clone()], "written, never read");
+        }
+    }
+}

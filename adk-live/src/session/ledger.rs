@@ -221,16 +221,19 @@ impl Ledger {
     /// the turn is written and a newer handle covers it.
     pub(crate) fn queued_as_conversation(&mut self, call_id: &str, name: &str) {
         let issued = self.generation;
-        let c = self.calls.entry(call_id.to_owned()).or_insert_with(|| Call {
-            name: name.to_owned(),
-            issued,
-            answered: None,
-            orphaned: true,
-            deferred: false,
-            blocking: false,
-            via_conversation: true,
-            unread: None,
-        });
+        let c = self
+            .calls
+            .entry(call_id.to_owned())
+            .or_insert_with(|| Call {
+                name: name.to_owned(),
+                issued,
+                answered: None,
+                orphaned: true,
+                deferred: false,
+                blocking: false,
+                via_conversation: true,
+                unread: None,
+            });
         c.orphaned = true;
         c.deferred = false;
         c.via_conversation = true;
@@ -338,12 +341,29 @@ impl Ledger {
         self.calls.is_empty()
     }
 
-    /// Calls answered but not yet covered by a newer handle: if the session ends now,
+    /// Calls answered but not yet covered by a newer handle: if the session dies now,
     /// whether the model got their answer is unknown.
     pub(crate) fn unsettled_answers(&self) -> Vec<(String, String)> {
+        self.answers_where(|c| c.answered.is_some())
+    }
+
+    /// Calls answered that the server is not known to have read: if the session is closed
+    /// now, the model may never have had them.
+    pub(crate) fn unread_answers(&self) -> Vec<(String, String)> {
+        self.answers_where(|c| c.answered.is_some() && c.unread.is_some())
+    }
+
+    /// The server read everything written (it answered our close).
+    pub(crate) fn all_read(&mut self) {
+        for c in self.calls.values_mut() {
+            c.unread = None;
+        }
+    }
+
+    fn answers_where(&self, keep: impl Fn(&Call) -> bool) -> Vec<(String, String)> {
         self.calls
             .iter()
-            .filter(|(_, c)| c.answered.is_some())
+            .filter(|(_, c)| keep(c))
             .map(|(id, c)| (id.clone(), c.name.clone()))
             .collect()
     }

@@ -8,10 +8,15 @@ use genai_wire::protocol::{
     self, ClientMessage, HistoryConfig, ServerMessage, ServerPayload, SessionResumptionConfig,
     Setup,
 };
-use genai_wire::transport::{self, Keepalive, TransportConfig, WireReader, WireWriter};
+use genai_wire::transport::{
+    self, CLOSE_ABNORMAL, Keepalive, TransportConfig, WireReader, WireWriter,
+};
 use genai_wire::{Backend, CloseInfo};
 
 use crate::error::{Error, Result};
+
+/// The longest a closing handshake may take.
+const CLOSE_BOUND: Duration = Duration::from_secs(2);
 
 /// Dials connections for one session (the first one and every reconnect).
 #[derive(Debug, Clone)]
@@ -84,7 +89,7 @@ impl Dialer {
             Some(frame) => frame?,
             None => {
                 return Err(genai_wire::Error::Closed(CloseInfo {
-                    code: 1006,
+                    code: CLOSE_ABNORMAL,
                     reason: String::new(),
                 })
                 .into());
@@ -123,15 +128,27 @@ impl Link {
         Ok(text)
     }
 
-    /// Closes the connection (best effort, bounded; skipped on a broken stream).
-    pub(crate) async fn close(mut self) {
+    /// Closes the connection: sends our close and reads until the server's (bounded at
+    /// [`CLOSE_BOUND`]; skipped on a broken stream). True when the server answered the
+    /// close: it had read every frame written before it (RFC 6455 §5.5.1).
+    pub(crate) async fn close(mut self) -> bool {
         if self.broken {
-            return;
+            return false;
         }
-        let _ = tokio::time::timeout(
-            Duration::from_secs(2),
-            self.writer.close(1000, "client closed"),
+        let Link { writer, reader, .. } = &mut self;
+        let handshake = async {
+            writer.close(1000, "client closed").await.ok()?;
+            loop {
+                match reader.next_frame().await? {
+                    Ok(_) => continue,
+                    Err(genai_wire::Error::Closed(c)) => return Some(c.code != CLOSE_ABNORMAL),
+                    Err(_) => return Some(false),
+                }
+            }
+        };
+        matches!(
+            tokio::time::timeout(CLOSE_BOUND, handshake).await,
+            Ok(Some(true))
         )
-        .await;
     }
 }

@@ -174,7 +174,9 @@ impl SessionTask {
                 // The cold paths (close, redial, finish) are boxed so that the session
                 // task's future, which lives as long as the session, stays small.
                 Exit::Shutdown => {
-                    Box::pin(link.close()).await;
+                    if Box::pin(link.close()).await {
+                        self.state.ledger.all_read();
+                    }
                     break (None, None);
                 }
                 Exit::Switch => {
@@ -218,13 +220,16 @@ impl SessionTask {
         for held in std::mem::take(&mut self.conversation_out) {
             self.report_conversation_lost(held.call_id, held.response.name);
         }
-        if error.is_some() {
-            // The session died before a newer checkpoint covered these answers: the
-            // server may never have read them (a half-open socket takes writes it never
-            // delivers). Report them rather than stay silent.
-            for (call_id, name) in self.state.ledger.unsettled_answers() {
-                self.report_conversation_lost(call_id, name);
-            }
+        // The session died before a newer checkpoint covered these answers, or was closed
+        // before the server was known to have read them (a half-open socket takes writes
+        // it never delivers): report them rather than stay silent.
+        let unsure = if error.is_some() {
+            self.state.ledger.unsettled_answers()
+        } else {
+            self.state.ledger.unread_answers()
+        };
+        for (call_id, name) in unsure {
+            self.report_conversation_lost(call_id, name);
         }
         self.events.push(LiveEvent::Closed {
             close,
@@ -448,10 +453,12 @@ impl SessionTask {
                 break;
             };
             match self.write(link, &held.message, goaway, true).await {
-                Ok(()) => self
-                    .state
-                    .ledger
-                    .written_as_conversation(&held.call_id, &held.response),
+                Ok(()) => {
+                    Metrics::inc(&self.metrics.results_written);
+                    self.state
+                        .ledger
+                        .written_as_conversation(&held.call_id, &held.response);
+                }
                 Err(WriteFail::Refused(e)) => {
                     tracing::warn!(error = %e, call_id = %held.call_id, "result as conversation refused locally");
                     self.state.ledger.abandoned(&held.call_id);
@@ -533,6 +540,16 @@ impl SessionTask {
         self.replay.sent(message);
         if record {
             self.state.history.sent(message);
+        }
+        if let ClientMessage::ToolResponse(t) = message {
+            let finals = t
+                .function_responses
+                .iter()
+                .filter(|r| r.will_continue != Some(true))
+                .count();
+            self.metrics
+                .results_written
+                .fetch_add(finals as u64, std::sync::atomic::Ordering::Relaxed);
         }
         // A turn this client wrote is in no checkpoint yet.
         let turn = match message {
@@ -669,7 +686,10 @@ impl SessionTask {
             // After answers, a barrier: its pong proves the server read them (see ledger).
             if let Some(seq) = self.state.ledger.take_barrier() {
                 let Link { writer, broken, .. } = &mut *link;
-                if let Err(fail) = self.bounded(broken, writer.barrier(seq), goaway_deadline).await {
+                if let Err(fail) = self
+                    .bounded(broken, writer.barrier(seq), goaway_deadline)
+                    .await
+                {
                     return fail.into();
                 }
             }

@@ -74,21 +74,39 @@ async fn a_barrier_is_read_once_the_peer_answers_it() {
     w.barrier(7).await.unwrap();
     assert_eq!(r.barrier(), 0);
     // The server reads the text, then the barrier (tungstenite answers it), then speaks.
-    assert!(matches!(server.next().await.unwrap().unwrap(), Message::Text(_)));
-    assert!(matches!(server.next().await.unwrap().unwrap(), Message::Ping(_)));
+    assert!(matches!(
+        server.next().await.unwrap().unwrap(),
+        Message::Text(_)
+    ));
+    assert!(matches!(
+        server.next().await.unwrap().unwrap(),
+        Message::Ping(_)
+    ));
     // tungstenite queues its pong and writes it after the server's next message.
-    server.send(Message::Text("{\"b\":2}".into())).await.unwrap();
-    server.send(Message::Text("{\"c\":3}".into())).await.unwrap();
+    server
+        .send(Message::Text("{\"b\":2}".into()))
+        .await
+        .unwrap();
+    server
+        .send(Message::Text("{\"c\":3}".into()))
+        .await
+        .unwrap();
     r.next_frame().await.unwrap().unwrap();
     r.next_frame().await.unwrap().unwrap();
     assert_eq!(r.barrier(), 7, "the pong came before the second frame");
     // An older barrier's pong, or an empty keepalive pong, never lowers it.
-    server.send(Message::Pong(Bytes::from_static(b""))).await.unwrap();
+    server
+        .send(Message::Pong(Bytes::from_static(b"")))
+        .await
+        .unwrap();
     server
         .send(Message::Pong(Bytes::copy_from_slice(&3u64.to_be_bytes())))
         .await
         .unwrap();
-    server.send(Message::Text("{\"d\":4}".into())).await.unwrap();
+    server
+        .send(Message::Text("{\"d\":4}".into()))
+        .await
+        .unwrap();
     r.next_frame().await.unwrap().unwrap();
     assert_eq!(r.barrier(), 7);
 }
