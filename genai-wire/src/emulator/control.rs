@@ -1,6 +1,6 @@
 //! Fault injection and remote control of live sessions, by session id.
 //!
-//! Tests usually hold a [`SessionHandle`](super::SessionHandle) and call its methods;
+//! Tests usually hold a [`SessionHandle`] and call its methods;
 //! [`Control`] is the same thing addressed by [`SessionId`], `'static` and cloneable,
 //! for code that runs elsewhere (a benchmark driver, the example's debug console).
 //! Commands travel over the connection task's channel, so they take effect between two
@@ -9,7 +9,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::sessions::{Registry, SessionHandle, SessionId};
+use super::registry::Registry;
+use super::session_handle::{SessionHandle, SessionId};
 
 /// Controls the sessions of one emulator.
 #[derive(Clone)]

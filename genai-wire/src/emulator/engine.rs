@@ -45,6 +45,7 @@ use serde_json::{Map, Value};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Bytes;
 
+use super::declarations::declarations;
 use super::ledger::{IgnoreReason, Note};
 use super::record::{ViolationKind, classify, kind};
 use super::resume::DEFAULT_HANDLE_LAG;
@@ -155,16 +156,6 @@ pub struct SetupInfo {
     pub text_planned: Vec<String>,
 }
 
-fn behavior_of(v: Option<&Value>, default: Behavior) -> Behavior {
-    match v {
-        Some(Value::String(s)) if s == "BLOCKING" => Behavior::Blocking,
-        Some(Value::String(s)) if s == "NON_BLOCKING" => Behavior::NonBlocking,
-        Some(Value::Number(n)) if n.as_u64() == Some(1) => Behavior::Blocking,
-        Some(Value::Number(n)) if n.as_u64() == Some(2) => Behavior::NonBlocking,
-        _ => default,
-    }
-}
-
 /// The effective default behavior: the profile's, or (for a model the table does not
 /// know) the scenario's `defaultBehavior`.
 fn default_behavior(profile: &ModelProfile, scenario_default_blocking: bool) -> Behavior {
@@ -182,29 +173,12 @@ fn default_behavior(profile: &ModelProfile, scenario_default_blocking: bool) -> 
     }
 }
 
+/// The declared functions and their behavior (`default` where none is declared);
+/// declarations without a name are left out.
 fn declared_functions(tools: Option<&Value>, default: Behavior) -> Vec<(String, Behavior)> {
-    let mut out = Vec::new();
-    for tool in tools.and_then(Value::as_array).into_iter().flatten() {
-        let Some(tool) = tool.as_object() else {
-            continue;
-        };
-        for decl in get(tool, "functionDeclarations")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let Some(decl) = decl.as_object() else {
-                continue;
-            };
-            if let Some(name) = get(decl, "name").and_then(Value::as_str) {
-                out.push((
-                    name.to_string(),
-                    behavior_of(get(decl, "behavior"), default),
-                ));
-            }
-        }
-    }
-    out
+    declarations(tools)
+        .filter_map(|d| Some((d.name?.to_string(), d.behavior.unwrap_or(default))))
+        .collect()
 }
 
 impl SetupInfo {
@@ -1462,6 +1436,28 @@ mod tests {
         );
     }
 
+    /// Answers `id` and checks that the response reached nothing: the engine notes it
+    /// as ignored for `reason` and reports a `violation`, and produces nothing else.
+    fn assert_ignored(
+        e: &mut Engine,
+        id: &str,
+        now: Instant,
+        reason: IgnoreReason,
+        violation: ViolationKind,
+    ) {
+        respond(e, id, json!({}), now);
+        run_until_quiet(e, now);
+        let notes: Vec<_> = e.out.drain(..).collect();
+        assert!(
+            matches!(
+                &notes[..],
+                [Out::Note(Note::Ignored { reason: r, .. }), Out::Violation(v, _)]
+                    if *r == reason && *v == violation
+            ),
+            "{notes:?}"
+        );
+    }
+
     fn open_call_id(e: &Engine) -> String {
         e.calls().last_open_id().unwrap()
     }
@@ -1548,41 +1544,23 @@ mod tests {
         let now = run_until_quiet(&mut e, t0);
         e.out.clear();
         let id = open_call_id(&e);
-        respond(&mut e, "function-call-7", json!({}), now);
-        run_until_quiet(&mut e, now);
-        let notes: Vec<_> = e.out.drain(..).collect();
-        assert!(
-            matches!(
-                &notes[..],
-                [
-                    Out::Note(Note::Ignored {
-                        reason: IgnoreReason::UnknownId,
-                        ..
-                    }),
-                    Out::Violation(ViolationKind::UnknownCallId, _)
-                ]
-            ),
-            "{notes:?}"
+        assert_ignored(
+            &mut e,
+            "function-call-7",
+            now,
+            IgnoreReason::UnknownId,
+            ViolationKind::UnknownCallId,
         );
         // The real call is answered, then answered again: closed, ignored.
         respond(&mut e, &id, json!({}), now);
         let now = run_until_quiet(&mut e, now);
         assert!(kinds(&mut e).contains(&kind::MODEL_TURN), "voiced");
-        respond(&mut e, &id, json!({}), now);
-        run_until_quiet(&mut e, now);
-        let notes: Vec<_> = e.out.drain(..).collect();
-        assert!(
-            matches!(
-                &notes[..],
-                [
-                    Out::Note(Note::Ignored {
-                        reason: IgnoreReason::Closed,
-                        ..
-                    }),
-                    Out::Violation(ViolationKind::ClosedCallId, _)
-                ]
-            ),
-            "{notes:?}"
+        assert_ignored(
+            &mut e,
+            &id,
+            now,
+            IgnoreReason::Closed,
+            ViolationKind::ClosedCallId,
         );
     }
 

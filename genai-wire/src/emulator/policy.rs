@@ -16,22 +16,13 @@
 
 use serde_json::{Map, Value};
 
+use super::declarations::declarations;
+use super::tools::Behavior;
 use super::validate::get;
 use crate::profile::{DeclarationSchema, ModelProfile, ThinkingForm};
 
 /// Google's close reason for an argument the model does not take.
 pub const INVALID_ARGUMENT: &str = "Request contains an invalid argument.";
-
-/// A declared `behavior`, if it is not the proto default.
-fn declared_behavior(v: Option<&Value>) -> Option<&'static str> {
-    match v? {
-        Value::String(s) if s == "BLOCKING" => Some("BLOCKING"),
-        Value::String(s) if s == "NON_BLOCKING" => Some("NON_BLOCKING"),
-        Value::Number(n) if n.as_u64() == Some(1) => Some("BLOCKING"),
-        Value::Number(n) if n.as_u64() == Some(2) => Some("NON_BLOCKING"),
-        _ => None,
-    }
-}
 
 /// What a setup's declarations mean for the model: refused (the detail), or accepted
 /// with the functions the model will not call (declared with `parametersJsonSchema`
@@ -41,39 +32,27 @@ pub fn check_declarations(
     profile: &ModelProfile,
 ) -> Result<Vec<String>, String> {
     let mut text_planned = Vec::new();
-    for tool in tools.and_then(Value::as_array).into_iter().flatten() {
-        let Some(tool) = tool.as_object() else {
-            continue;
-        };
-        for decl in get(tool, "functionDeclarations")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
+    for d in declarations(tools) {
+        let name = d.name.unwrap_or("");
+        match d.behavior {
+            Some(Behavior::NonBlocking) if !profile.accepts_non_blocking => {
+                return Err(format!(
+                    "function {name:?} declared NON_BLOCKING; {} takes synchronous function calls only",
+                    profile.name
+                ));
+            }
+            Some(Behavior::Blocking) if !profile.accepts_blocking => {
+                return Err(format!(
+                    "function {name:?} declared BLOCKING; {} takes NON_BLOCKING functions only",
+                    profile.name
+                ));
+            }
+            _ => {}
+        }
+        if profile.declaration_schema == DeclarationSchema::Parameters
+            && get(d.decl, "parametersJsonSchema").is_some_and(|v| !v.is_null())
         {
-            let Some(decl) = decl.as_object() else {
-                continue;
-            };
-            let name = get(decl, "name").and_then(Value::as_str).unwrap_or("");
-            match declared_behavior(get(decl, "behavior")) {
-                Some("NON_BLOCKING") if !profile.accepts_non_blocking => {
-                    return Err(format!(
-                        "function {name:?} declared NON_BLOCKING; {} takes synchronous function calls only",
-                        profile.name
-                    ));
-                }
-                Some("BLOCKING") if !profile.accepts_blocking => {
-                    return Err(format!(
-                        "function {name:?} declared BLOCKING; {} takes NON_BLOCKING functions only",
-                        profile.name
-                    ));
-                }
-                _ => {}
-            }
-            if profile.declaration_schema == DeclarationSchema::Parameters
-                && get(decl, "parametersJsonSchema").is_some_and(|v| !v.is_null())
-            {
-                text_planned.push(name.to_string());
-            }
+            text_planned.push(name.to_string());
         }
     }
     Ok(text_planned)

@@ -1,5 +1,7 @@
 //! Accepting connections: TCP, optional TLS with a generated certificate, the HTTP
-//! upgrade with the real service's paths, and the credential check.
+//! upgrade with the real service's paths, and the credential check; binding a listener
+//! and the [`EmulatorHandle`] of a bound emulator (its URLs and certificate). Each
+//! accepted connection is served by `connection`.
 //!
 //! Paths served (a run of leading slashes is accepted, since the official SDKs build
 //! `//ws/...` URLs):
@@ -20,12 +22,20 @@
 //! ([`TlsMaterial::ca_pem`]); the Python SDK needs this because it always dials `wss`.
 
 use std::collections::HashSet;
+use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use tokio::net::{TcpListener, ToSocketAddrs};
+use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request};
 use tokio_tungstenite::tungstenite::http::{Response, StatusCode};
 
+use super::builder::EmulatorError;
+use super::connection;
+use super::instance::Emulator;
+use super::shared::Shared;
 use crate::Backend;
 
 /// Which service a request path belongs to.
@@ -184,6 +194,181 @@ pub(crate) fn on_request(
             *resp.status_mut() = StatusCode::NOT_FOUND;
             Err(resp)
         }
+    }
+}
+
+/// Binds a listener and starts accepting connections for `emu`.
+pub(super) async fn listen(
+    emu: Emulator,
+    addr: impl ToSocketAddrs,
+) -> Result<EmulatorHandle, EmulatorError> {
+    let listener = TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
+    let accept = tokio::spawn(accept_loop(listener, emu.shared.clone()));
+    tracing::info!(%addr, tls = emu.shared.tls.is_some(), "live emulator listening");
+    Ok(EmulatorHandle {
+        emu,
+        addr,
+        accept: Some(accept),
+    })
+}
+
+/// Accepts TCP connections until shutdown; one task per connection.
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    let mut shutdown = shared.shutdown.subscribe();
+    let acceptor = shared
+        .tls
+        .as_ref()
+        .map(|t| tokio_rustls::TlsAcceptor::from(t.server_config()));
+    loop {
+        let accepted = tokio::select! {
+            _ = shutdown.changed() => break,
+            r = listener.accept() => r,
+        };
+        let (tcp, peer) = match accepted {
+            Ok(x) => x,
+            Err(e) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        let shared = shared.clone();
+        let acceptor = acceptor.clone();
+        tokio::spawn(async move {
+            match acceptor {
+                Some(acc) => {
+                    match tokio::time::timeout(Duration::from_secs(10), acc.accept(tcp)).await {
+                        Ok(Ok(tls)) => connection::serve(tls, shared).await,
+                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    }
+                }
+                None => connection::serve(tcp, shared).await,
+            }
+        });
+    }
+}
+
+/// A running emulator bound to a socket. Dereferences to [`Emulator`]. Dropping it
+/// stops the listener and closes every session.
+pub struct EmulatorHandle {
+    emu: Emulator,
+    addr: SocketAddr,
+    accept: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for EmulatorHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmulatorHandle")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::ops::Deref for EmulatorHandle {
+    type Target = Emulator;
+    fn deref(&self) -> &Emulator {
+        &self.emu
+    }
+}
+
+impl Drop for EmulatorHandle {
+    fn drop(&mut self) {
+        self.emu.shared.shutdown.send_replace(true);
+        if let Some(t) = self.accept.take() {
+            t.abort();
+        }
+    }
+}
+
+impl EmulatorHandle {
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    fn host(&self) -> String {
+        match self.addr {
+            SocketAddr::V4(a) if a.ip().is_unspecified() => "127.0.0.1".to_string(),
+            SocketAddr::V4(a) => a.ip().to_string(),
+            SocketAddr::V6(a) if a.ip().is_unspecified() => "[::1]".to_string(),
+            SocketAddr::V6(a) => format!("[{}]", a.ip()),
+        }
+    }
+
+    /// `http(s)://host:port`: what to give an SDK as `base_url`.
+    pub fn base_url(&self) -> String {
+        let scheme = if self.emu.shared.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}:{}", self.host(), self.port())
+    }
+
+    fn ws_base(&self) -> String {
+        let scheme = if self.emu.shared.tls.is_some() {
+            "wss"
+        } else {
+            "ws"
+        };
+        format!("{scheme}://{}:{}", self.host(), self.port())
+    }
+
+    /// The Developer API websocket URL for an API version (`v1beta`, `v1alpha`, `v1`).
+    pub fn developer_url(&self, version: &str) -> String {
+        format!(
+            "{}/ws/google.ai.generativelanguage.{version}.GenerativeService.BidiGenerateContent",
+            self.ws_base()
+        )
+    }
+
+    /// The Vertex websocket URL for an API version (`v1beta1`, `v1`).
+    pub fn vertex_url(&self, version: &str) -> String {
+        format!(
+            "{}/ws/google.cloud.aiplatform.{version}.LlmBidiService/BidiGenerateContent",
+            self.ws_base()
+        )
+    }
+
+    /// The websocket URL of the configured backend (`v1beta` / `v1beta1`), without
+    /// credentials.
+    pub fn ws_url(&self) -> String {
+        match self.emu.shared.cfg.backend {
+            Backend::DeveloperApi => self.developer_url("v1beta"),
+            Backend::VertexAi => self.vertex_url("v1beta1"),
+        }
+    }
+
+    /// The CA certificate to trust (PEM), when serving TLS.
+    pub fn cert_pem(&self) -> Option<&str> {
+        self.emu.tls().map(TlsMaterial::ca_pem)
+    }
+
+    /// The CA certificate to trust (DER), when serving TLS.
+    pub fn cert_der(&self) -> Option<&[u8]> {
+        self.emu.tls().map(|t| t.ca_der().as_ref())
+    }
+
+    /// A rustls client config trusting the emulator, when serving TLS.
+    pub fn client_tls_config(&self) -> Option<Arc<rustls::ClientConfig>> {
+        self.emu.tls().map(TlsMaterial::client_config)
+    }
+
+    /// Stops accepting, closes every session (1001) and waits for them to end.
+    pub async fn shutdown(mut self) {
+        if let Some(t) = self.accept.take() {
+            t.abort();
+        }
+        self.emu.shutdown().await;
     }
 }
 

@@ -6,8 +6,9 @@
 //! tell a client it sent something the service would punish. The real service closes
 //! the socket with 1007 for an unknown field at any depth, a field its backend does
 //! not have (live-protocol.md §3.6), a value of the wrong JSON type, a bad enum name or
-//! bad base64. This module walks a [`serde_json::Value`] against a static table of
-//! known fields and reports the first problem with a short reason in Google's words
+//! bad base64. This module walks a [`serde_json::Value`] against the table of known
+//! fields (data: `emulator/validation.json`, loaded by `schema`) and reports the first
+//! problem with a short reason in Google's words
 //! (`Invalid JSON payload received. Unknown name "fooBar" at 'setup': Cannot find
 //! field.`).
 //!
@@ -53,521 +54,8 @@ pub fn truncate_reason(mut s: String) -> String {
     s
 }
 
-// ---------------------------------------------------------------------------------------
-// Schema table
-// ---------------------------------------------------------------------------------------
-
-/// Which backend has a field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Only {
-    Both,
-    Dev,
-    Vertex,
-}
-
-/// A proto enum: its name (for error messages) and value names.
-#[derive(Debug)]
-struct EnumDef {
-    name: &'static str,
-    values: &'static [&'static str],
-}
-
-/// A proto message: its name (for error messages) and known fields.
-#[derive(Debug)]
-struct ObjDef {
-    name: &'static str,
-    fields: &'static [Field],
-}
-
-/// One known field: its lowerCamelCase wire name, type, backend and oneof group
-/// (0 = not in a oneof).
-#[derive(Debug)]
-struct Field {
-    name: &'static str,
-    ty: Ty,
-    only: Only,
-    oneof: u8,
-}
-
-/// The JSON shape a field must have.
-#[derive(Debug, Clone, Copy)]
-enum Ty {
-    Str,
-    Bool,
-    I32,
-    I64,
-    Float,
-    Bytes,
-    /// google.protobuf.Duration: a string like "1.5s".
-    Duration,
-    /// google.protobuf.Timestamp: an RFC 3339 string.
-    Timestamp,
-    Enum(&'static EnumDef),
-    Obj(&'static ObjDef),
-    /// google.protobuf.Struct: any JSON object.
-    Struct,
-    /// google.protobuf.Value: any JSON.
-    AnyJson,
-    ListStr,
-    ListEnum(&'static EnumDef),
-    ListObj(&'static ObjDef),
-    ListStruct,
-    MapStr,
-    MapObj(&'static ObjDef),
-}
-
-/// The allowlist: every known field of every client message, per proto message.
-#[rustfmt::skip]
-mod table {
-    use super::{EnumDef, Field, ObjDef, Only, Ty::*};
-
-    macro_rules! f {
-        ($n:literal, $t:expr) => {
-            Field { name: $n, ty: $t, only: Only::Both, oneof: 0 }
-        };
-        ($n:literal, $t:expr, $o:ident) => {
-            Field { name: $n, ty: $t, only: Only::$o, oneof: 0 }
-        };
-    }
-    macro_rules! oneof {
-        ($g:literal, $n:literal, $t:expr) => {
-            Field { name: $n, ty: $t, only: Only::Both, oneof: $g }
-        };
-        ($g:literal, $n:literal, $t:expr, $o:ident) => {
-            Field { name: $n, ty: $t, only: Only::$o, oneof: $g }
-        };
-    }
-    macro_rules! obj {
-        ($id:ident, $name:literal, [$($f:expr),* $(,)?]) => {
-            pub(super) static $id: ObjDef = ObjDef { name: $name, fields: &[$($f),*] };
-        };
-    }
-    macro_rules! en {
-        ($id:ident, $name:literal, [$($v:literal),* $(,)?]) => {
-            pub(super) static $id: EnumDef = EnumDef { name: $name, values: &[$($v),*] };
-        };
-    }
-
-
-    // --- enums -----------------------------------------------------------------------------
-    en!(MODALITY, "Modality", ["MODALITY_UNSPECIFIED", "TEXT", "IMAGE", "AUDIO", "VIDEO"]);
-    en!(MEDIA_RESOLUTION, "MediaResolution", [
-        "MEDIA_RESOLUTION_UNSPECIFIED", "MEDIA_RESOLUTION_LOW", "MEDIA_RESOLUTION_MEDIUM",
-        "MEDIA_RESOLUTION_HIGH", "MEDIA_RESOLUTION_ULTRA_HIGH"
-    ]);
-    en!(THINKING_LEVEL, "ThinkingLevel", [
-        "THINKING_LEVEL_UNSPECIFIED", "MINIMAL", "LOW", "MEDIUM", "HIGH", "XHIGH"
-    ]);
-    en!(SCHEMA_TYPE, "Type", [
-        "TYPE_UNSPECIFIED", "STRING", "NUMBER", "INTEGER", "BOOLEAN", "ARRAY", "OBJECT", "NULL"
-    ]);
-    en!(BEHAVIOR, "FunctionDeclaration.Behavior", ["UNSPECIFIED", "BLOCKING", "NON_BLOCKING"]);
-    en!(SCHEDULING, "FunctionResponse.Scheduling", [
-        "SCHEDULING_UNSPECIFIED", "SILENT", "WHEN_IDLE", "INTERRUPT"
-    ]);
-    en!(START_SENS, "StartSensitivity", [
-        "START_SENSITIVITY_UNSPECIFIED", "START_SENSITIVITY_HIGH", "START_SENSITIVITY_LOW"
-    ]);
-    en!(END_SENS, "EndSensitivity", [
-        "END_SENSITIVITY_UNSPECIFIED", "END_SENSITIVITY_HIGH", "END_SENSITIVITY_LOW"
-    ]);
-    en!(ACTIVITY_HANDLING, "ActivityHandling", [
-        "ACTIVITY_HANDLING_UNSPECIFIED", "START_OF_ACTIVITY_INTERRUPTS", "NO_INTERRUPTION"
-    ]);
-    en!(TURN_COVERAGE, "TurnCoverage", [
-        "TURN_COVERAGE_UNSPECIFIED", "TURN_INCLUDES_ONLY_ACTIVITY", "TURN_INCLUDES_ALL_INPUT",
-        "TURN_INCLUDES_AUDIO_ACTIVITY_AND_ALL_VIDEO"
-    ]);
-    en!(TRANSCRIPTION_MODE, "AudioTranscriptionConfig.Mode", ["MODE_UNSPECIFIED", "VERBATIM", "SMART"]);
-    en!(LANGUAGE, "ExecutableCode.Language", ["LANGUAGE_UNSPECIFIED", "PYTHON"]);
-    en!(OUTCOME, "CodeExecutionResult.Outcome", [
-        "OUTCOME_UNSPECIFIED", "OUTCOME_OK", "OUTCOME_FAILED", "OUTCOME_DEADLINE_EXCEEDED"
-    ]);
-    en!(HARM_CATEGORY, "HarmCategory", [
-        "HARM_CATEGORY_UNSPECIFIED", "HARM_CATEGORY_HARASSMENT", "HARM_CATEGORY_HATE_SPEECH",
-        "HARM_CATEGORY_SEXUALLY_EXPLICIT", "HARM_CATEGORY_DANGEROUS_CONTENT",
-        "HARM_CATEGORY_CIVIC_INTEGRITY", "HARM_CATEGORY_JAILBREAK", "HARM_CATEGORY_IMAGE_HATE",
-        "HARM_CATEGORY_IMAGE_DANGEROUS_CONTENT", "HARM_CATEGORY_IMAGE_HARASSMENT",
-        "HARM_CATEGORY_IMAGE_SEXUALLY_EXPLICIT"
-    ]);
-    en!(HARM_THRESHOLD, "HarmBlockThreshold", [
-        "HARM_BLOCK_THRESHOLD_UNSPECIFIED", "BLOCK_LOW_AND_ABOVE", "BLOCK_MEDIUM_AND_ABOVE",
-        "BLOCK_ONLY_HIGH", "BLOCK_NONE", "OFF"
-    ]);
-    en!(HARM_METHOD, "HarmBlockMethod", [
-        "HARM_BLOCK_METHOD_UNSPECIFIED", "SEVERITY", "PROBABILITY"
-    ]);
-    en!(PHISH_THRESHOLD, "PhishBlockThreshold", [
-        "PHISH_BLOCK_THRESHOLD_UNSPECIFIED", "BLOCK_LOW_AND_ABOVE", "BLOCK_MEDIUM_AND_ABOVE",
-        "BLOCK_HIGH_AND_ABOVE", "BLOCK_HIGHER_AND_ABOVE", "BLOCK_VERY_HIGH_AND_ABOVE",
-        "BLOCK_ONLY_EXTREMELY_HIGH"
-    ]);
-    en!(DYN_MODE, "DynamicRetrievalConfig.Mode", ["MODE_UNSPECIFIED", "MODE_DYNAMIC"]);
-    en!(ENVIRONMENT, "ComputerUse.Environment", [
-        "ENVIRONMENT_UNSPECIFIED", "ENVIRONMENT_BROWSER", "ENVIRONMENT_MOBILE", "ENVIRONMENT_DESKTOP"
-    ]);
-    en!(FEATURE_PREF, "FeatureSelectionPreference", [
-        "FEATURE_SELECTION_PREFERENCE_UNSPECIFIED", "PRIORITIZE_QUALITY", "BALANCED", "PRIORITIZE_COST"
-    ]);
-    en!(MEDIA_PROCESSING, "MediaProcessing", ["MEDIA_PROCESSING_UNSPECIFIED", "STATIC", "AGENTIC"]);
-    en!(TOOL_TYPE, "ToolType", [
-        "TOOL_TYPE_UNSPECIFIED", "GOOGLE_SEARCH_WEB", "GOOGLE_SEARCH_IMAGE", "URL_CONTEXT",
-        "GOOGLE_MAPS", "FILE_SEARCH", "MEDIA_PROCESSING"
-    ]);
-
-    // --- top level ---------------------------------------------------------------------------
-    obj!(CLIENT_MESSAGE, "BidiGenerateContentClientMessage", [
-        oneof!(1, "setup", Obj(&SETUP)),
-        oneof!(1, "clientContent", Obj(&CLIENT_CONTENT)),
-        oneof!(1, "realtimeInput", Obj(&REALTIME_INPUT)),
-        oneof!(1, "toolResponse", Obj(&TOOL_RESPONSE)),
-        oneof!(1, "contextUpdate", Obj(&CONTEXT_UPDATE)),
-    ]);
-
-    // --- setup -------------------------------------------------------------------------------
-    obj!(SETUP, "BidiGenerateContentSetup", [
-        f!("model", Str),
-        f!("generationConfig", Obj(&GENERATION_CONFIG)),
-        f!("systemInstruction", Obj(&CONTENT)),
-        f!("tools", ListObj(&TOOL)),
-        f!("realtimeInputConfig", Obj(&REALTIME_INPUT_CONFIG)),
-        f!("sessionResumption", Obj(&SESSION_RESUMPTION)),
-        f!("contextWindowCompression", Obj(&CONTEXT_WINDOW_COMPRESSION)),
-        f!("inputAudioTranscription", Obj(&AUDIO_TRANSCRIPTION)),
-        f!("outputAudioTranscription", Obj(&AUDIO_TRANSCRIPTION)),
-        f!("proactivity", Obj(&PROACTIVITY)),
-        f!("historyConfig", Obj(&HISTORY_CONFIG)),
-        f!("explicitVadSignal", Bool, Vertex),
-        f!("avatarConfig", Obj(&AVATAR_CONFIG)),
-        f!("safetySettings", ListObj(&SAFETY_SETTING)),
-        f!("labels", MapStr, Dev),
-    ]);
-    // Live rejects responseLogprobs, responseMimeType, logprobs, responseSchema,
-    // responseJsonSchema, stopSequences, routingConfig and audioTimestamp (§3.1): not listed.
-    obj!(GENERATION_CONFIG, "GenerationConfig", [
-        f!("candidateCount", I32),
-        f!("maxOutputTokens", I32),
-        f!("temperature", Float),
-        f!("topP", Float),
-        f!("topK", Float),
-        f!("seed", I32),
-        f!("presencePenalty", Float),
-        f!("frequencyPenalty", Float),
-        f!("responseModalities", ListEnum(&MODALITY)),
-        f!("speechConfig", Obj(&SPEECH_CONFIG)),
-        f!("mediaResolution", Enum(&MEDIA_RESOLUTION)),
-        f!("thinkingConfig", Obj(&THINKING_CONFIG)),
-        f!("enableAffectiveDialog", Bool),
-        f!("enableEnhancedCivicAnswers", Bool, Dev),
-        f!("modelSelectionConfig", Obj(&MODEL_SELECTION)),
-        f!("translationConfig", Obj(&TRANSLATION_CONFIG)),
-        f!("audioTranscriptionConfig", Obj(&AUDIO_TRANSCRIPTION)),
-    ]);
-    obj!(MODEL_SELECTION, "ModelSelectionConfig", [
-        f!("featureSelectionPreference", Enum(&FEATURE_PREF)),
-    ]);
-    obj!(TRANSLATION_CONFIG, "TranslationConfig", [
-        f!("echoTargetLanguage", Bool),
-        f!("targetLanguageCode", Str),
-    ]);
-    obj!(SPEECH_CONFIG, "SpeechConfig", [
-        f!("voiceConfig", Obj(&VOICE_CONFIG)),
-        f!("languageCode", Str),
-    ]);
-    obj!(VOICE_CONFIG, "VoiceConfig", [
-        f!("prebuiltVoiceConfig", Obj(&PREBUILT_VOICE)),
-        f!("replicatedVoiceConfig", Obj(&REPLICATED_VOICE)),
-        f!("voice", Str),
-    ]);
-    obj!(PREBUILT_VOICE, "PrebuiltVoiceConfig", [f!("voiceName", Str)]);
-    obj!(REPLICATED_VOICE, "ReplicatedVoiceConfig", [
-        f!("mimeType", Str),
-        f!("voiceSampleAudio", Bytes),
-        f!("consentAudio", Bytes),
-        f!("voiceConsentSignature", Obj(&VOICE_CONSENT)),
-    ]);
-    obj!(VOICE_CONSENT, "VoiceConsentSignature", [f!("signature", Str)]);
-    obj!(THINKING_CONFIG, "ThinkingConfig", [
-        f!("includeThoughts", Bool),
-        f!("thinkingBudget", I32),
-        f!("thinkingLevel", Enum(&THINKING_LEVEL)),
-    ]);
-    obj!(REALTIME_INPUT_CONFIG, "RealtimeInputConfig", [
-        f!("automaticActivityDetection", Obj(&AUTOMATIC_ACTIVITY)),
-        f!("activityHandling", Enum(&ACTIVITY_HANDLING)),
-        f!("turnCoverage", Enum(&TURN_COVERAGE)),
-        f!("interimTranscriptTimestampEnabled", Bool),
-    ]);
-    obj!(AUTOMATIC_ACTIVITY, "AutomaticActivityDetection", [
-        f!("disabled", Bool),
-        f!("startOfSpeechSensitivity", Enum(&START_SENS)),
-        f!("endOfSpeechSensitivity", Enum(&END_SENS)),
-        f!("prefixPaddingMs", I32),
-        f!("silenceDurationMs", I32),
-    ]);
-    obj!(SESSION_RESUMPTION, "SessionResumptionConfig", [
-        f!("handle", Str),
-        f!("transparent", Bool, Vertex),
-    ]);
-    obj!(CONTEXT_WINDOW_COMPRESSION, "ContextWindowCompressionConfig", [
-        f!("triggerTokens", I64),
-        f!("slidingWindow", Obj(&SLIDING_WINDOW)),
-    ]);
-    obj!(SLIDING_WINDOW, "SlidingWindow", [f!("targetTokens", I64)]);
-    obj!(AUDIO_TRANSCRIPTION, "AudioTranscriptionConfig", [
-        f!("languageCodes", ListStr),
-        f!("languageAuto", Obj(&EMPTY)),
-        f!("languageHints", Obj(&LANGUAGE_HINTS)),
-        f!("customVocabulary", ListStr),
-        f!("adaptationPhrases", ListStr),
-        f!("wordTimestamp", Bool),
-        f!("diarization", Bool),
-        f!("mode", Enum(&TRANSCRIPTION_MODE)),
-        f!("sourceText", Str),
-    ]);
-    obj!(LANGUAGE_HINTS, "LanguageHints", [f!("languageCodes", ListStr)]);
-    obj!(PROACTIVITY, "ProactivityConfig", [
-        f!("proactiveAudio", Bool),
-        f!("proactiveVideo", Bool),
-    ]);
-    obj!(HISTORY_CONFIG, "HistoryConfig", [f!("initialHistoryInClientContent", Bool)]);
-    obj!(AVATAR_CONFIG, "AvatarConfig", [
-        f!("avatarName", Str),
-        f!("customizedAvatar", Obj(&CUSTOMIZED_AVATAR)),
-        f!("audioBitrateBps", I32),
-        f!("videoBitrateBps", I32),
-    ]);
-    obj!(CUSTOMIZED_AVATAR, "CustomizedAvatar", [
-        f!("imageMimeType", Str),
-        f!("imageData", Bytes),
-    ]);
-    obj!(SAFETY_SETTING, "SafetySetting", [
-        f!("category", Enum(&HARM_CATEGORY)),
-        f!("threshold", Enum(&HARM_THRESHOLD)),
-        f!("method", Enum(&HARM_METHOD), Vertex),
-    ]);
-    obj!(EMPTY, "Empty", []);
-
-    // --- tools -------------------------------------------------------------------------------
-    obj!(TOOL, "Tool", [
-        f!("functionDeclarations", ListObj(&FUNCTION_DECLARATION)),
-        f!("googleSearch", Obj(&GOOGLE_SEARCH)),
-        f!("googleSearchRetrieval", Obj(&GOOGLE_SEARCH_RETRIEVAL)),
-        f!("codeExecution", Obj(&EMPTY)),
-        f!("urlContext", Obj(&EMPTY)),
-        f!("googleMaps", Obj(&GOOGLE_MAPS)),
-        f!("computerUse", Obj(&COMPUTER_USE)),
-        f!("fileSearch", Obj(&FILE_SEARCH), Dev),
-        f!("mcpServers", ListObj(&MCP_SERVER), Dev),
-        f!("retrieval", Struct, Vertex),
-        f!("enterpriseWebSearch", Obj(&ENTERPRISE_WEB_SEARCH), Vertex),
-        f!("parallelAiSearch", Struct, Vertex),
-        f!("exaAiSearch", Struct, Vertex),
-    ]);
-    obj!(FUNCTION_DECLARATION, "FunctionDeclaration", [
-        f!("name", Str),
-        f!("description", Str),
-        f!("parameters", Obj(&SCHEMA)),
-        f!("parametersJsonSchema", AnyJson),
-        f!("response", Obj(&SCHEMA)),
-        f!("responseJsonSchema", AnyJson),
-        f!("behavior", Enum(&BEHAVIOR)),
-    ]);
-    // The OpenAPI subset the Live API accepts. `additionalProperties`, `$ref` and `$defs`
-    // close the socket with 1007 on the Developer API (rust-notes pitfall 8).
-    obj!(SCHEMA, "Schema", [
-        f!("type", Enum(&SCHEMA_TYPE)),
-        f!("format", Str),
-        f!("title", Str),
-        f!("description", Str),
-        f!("nullable", Bool),
-        f!("enum", ListStr),
-        f!("maxItems", I64),
-        f!("minItems", I64),
-        f!("properties", MapObj(&SCHEMA)),
-        f!("required", ListStr),
-        f!("minProperties", I64),
-        f!("maxProperties", I64),
-        f!("minLength", I64),
-        f!("maxLength", I64),
-        f!("pattern", Str),
-        f!("example", AnyJson),
-        f!("anyOf", ListObj(&SCHEMA)),
-        f!("propertyOrdering", ListStr),
-        f!("default", AnyJson),
-        f!("items", Obj(&SCHEMA)),
-        f!("minimum", Float),
-        f!("maximum", Float),
-        f!("additionalProperties", AnyJson, Vertex),
-        f!("ref", Str, Vertex),
-        f!("defs", MapObj(&SCHEMA), Vertex),
-    ]);
-    obj!(GOOGLE_SEARCH, "GoogleSearch", [
-        f!("searchTypes", Obj(&SEARCH_TYPES)),
-        f!("timeRangeFilter", Obj(&INTERVAL)),
-        f!("blockingConfidence", Enum(&PHISH_THRESHOLD), Vertex),
-        f!("excludeDomains", ListStr, Vertex),
-    ]);
-    obj!(SEARCH_TYPES, "SearchTypes", [
-        f!("webSearch", Obj(&EMPTY)),
-        f!("imageSearch", Obj(&EMPTY)),
-    ]);
-    obj!(INTERVAL, "Interval", [
-        f!("startTime", Timestamp),
-        f!("endTime", Timestamp),
-    ]);
-    obj!(GOOGLE_SEARCH_RETRIEVAL, "GoogleSearchRetrieval", [
-        f!("dynamicRetrievalConfig", Obj(&DYNAMIC_RETRIEVAL)),
-    ]);
-    obj!(DYNAMIC_RETRIEVAL, "DynamicRetrievalConfig", [
-        f!("mode", Enum(&DYN_MODE)),
-        f!("dynamicThreshold", Float),
-    ]);
-    obj!(GOOGLE_MAPS, "GoogleMaps", [
-        f!("enableWidget", Bool),
-        f!("authConfig", Struct, Vertex),
-        f!("groundingTypes", Obj(&MAPS_GROUNDING), Vertex),
-    ]);
-    obj!(MAPS_GROUNDING, "GoogleMapsGroundingTypes", [
-        f!("places", Obj(&EMPTY)),
-        f!("routing", Obj(&EMPTY)),
-    ]);
-    obj!(COMPUTER_USE, "ComputerUse", [
-        f!("environment", Enum(&ENVIRONMENT)),
-        f!("excludedPredefinedFunctions", ListStr),
-        f!("enablePromptInjectionDetection", Bool),
-        f!("disabledSafetyPolicies", ListStr),
-    ]);
-    obj!(FILE_SEARCH, "FileSearch", [
-        f!("fileSearchStoreNames", ListStr),
-        f!("topK", I32),
-        f!("metadataFilter", Str),
-    ]);
-    obj!(MCP_SERVER, "McpServer", [
-        f!("name", Str),
-        f!("streamableHttpTransport", Obj(&STREAMABLE_HTTP)),
-    ]);
-    obj!(STREAMABLE_HTTP, "StreamableHttpTransport", [
-        f!("url", Str),
-        f!("headers", MapStr),
-        f!("timeout", Duration),
-        f!("sseReadTimeout", Duration),
-        f!("terminateOnClose", Bool),
-    ]);
-    obj!(ENTERPRISE_WEB_SEARCH, "EnterpriseWebSearch", [
-        f!("excludeDomains", ListStr),
-        f!("blockingConfidence", Enum(&PHISH_THRESHOLD)),
-    ]);
-
-    // --- content -----------------------------------------------------------------------------
-    obj!(CONTENT, "Content", [
-        f!("role", Str),
-        f!("parts", ListObj(&PART)),
-    ]);
-    obj!(PART, "Part", [
-        oneof!(1, "text", Str),
-        oneof!(1, "inlineData", Obj(&BLOB)),
-        oneof!(1, "fileData", Obj(&FILE_DATA)),
-        oneof!(1, "functionCall", Obj(&FUNCTION_CALL)),
-        oneof!(1, "functionResponse", Obj(&FUNCTION_RESPONSE)),
-        oneof!(1, "executableCode", Obj(&EXECUTABLE_CODE)),
-        oneof!(1, "codeExecutionResult", Obj(&CODE_EXECUTION_RESULT)),
-        oneof!(1, "toolCall", Obj(&PART_TOOL_CALL), Dev),
-        oneof!(1, "toolResponse", Obj(&PART_TOOL_RESPONSE), Dev),
-        f!("thought", Bool),
-        f!("thoughtSignature", Bytes),
-        f!("videoMetadata", Obj(&VIDEO_METADATA)),
-        f!("mediaResolution", Obj(&PART_MEDIA_RESOLUTION)),
-        f!("partMetadata", Struct, Dev),
-    ]);
-    obj!(BLOB, "Blob", [
-        f!("mimeType", Str),
-        f!("data", Bytes),
-        f!("displayName", Str),
-    ]);
-    obj!(FILE_DATA, "FileData", [
-        f!("mimeType", Str),
-        f!("fileUri", Str),
-        f!("displayName", Str),
-    ]);
-    obj!(FUNCTION_CALL, "FunctionCall", [
-        f!("id", Str),
-        f!("name", Str),
-        f!("args", Struct),
-        f!("partialArgs", ListStruct, Vertex),
-        f!("willContinue", Bool, Vertex),
-    ]);
-    obj!(FUNCTION_RESPONSE, "FunctionResponse", [
-        f!("id", Str),
-        f!("name", Str),
-        f!("response", Struct),
-        f!("parts", ListObj(&FUNCTION_RESPONSE_PART)),
-        f!("willContinue", Bool, Dev),
-        f!("scheduling", Enum(&SCHEDULING)),
-    ]);
-    obj!(FUNCTION_RESPONSE_PART, "FunctionResponsePart", [
-        oneof!(1, "inlineData", Obj(&BLOB)),
-        oneof!(1, "fileData", Obj(&FILE_DATA)),
-        f!("mediaProcessing", Enum(&MEDIA_PROCESSING)),
-        f!("mediaResolution", Obj(&PART_MEDIA_RESOLUTION)),
-        f!("videoMetadata", Obj(&VIDEO_METADATA)),
-    ]);
-    obj!(EXECUTABLE_CODE, "ExecutableCode", [
-        f!("language", Enum(&LANGUAGE)),
-        f!("code", Str),
-        f!("id", Str),
-    ]);
-    obj!(CODE_EXECUTION_RESULT, "CodeExecutionResult", [
-        f!("outcome", Enum(&OUTCOME)),
-        f!("output", Str),
-        f!("id", Str),
-    ]);
-    obj!(PART_TOOL_CALL, "ToolCall", [
-        f!("id", Str),
-        f!("toolType", Enum(&TOOL_TYPE)),
-        f!("args", Struct),
-    ]);
-    obj!(PART_TOOL_RESPONSE, "ToolResponse", [
-        f!("id", Str),
-        f!("toolType", Enum(&TOOL_TYPE)),
-        f!("response", Struct),
-    ]);
-    obj!(VIDEO_METADATA, "VideoMetadata", [
-        f!("startOffset", Duration),
-        f!("endOffset", Duration),
-        f!("fps", Float),
-    ]);
-    obj!(PART_MEDIA_RESOLUTION, "PartMediaResolution", [
-        f!("level", Enum(&MEDIA_RESOLUTION)),
-        f!("numTokens", I32),
-    ]);
-
-    // --- the other client messages -------------------------------------------------------------
-    obj!(CLIENT_CONTENT, "BidiGenerateContentClientContent", [
-        f!("turns", ListObj(&CONTENT)),
-        f!("turnComplete", Bool),
-    ]);
-    obj!(REALTIME_INPUT, "BidiGenerateContentRealtimeInput", [
-        f!("mediaChunks", ListObj(&BLOB)),
-        f!("audio", Obj(&BLOB)),
-        f!("video", Obj(&BLOB)),
-        f!("text", Str),
-        f!("activityStart", Obj(&EMPTY)),
-        f!("activityEnd", Obj(&EMPTY)),
-        f!("audioStreamEnd", Bool, Dev),
-    ]);
-    obj!(TOOL_RESPONSE, "BidiGenerateContentToolResponse", [
-        f!("functionResponses", ListObj(&FUNCTION_RESPONSE)),
-    ]);
-    obj!(CONTEXT_UPDATE, "BidiGenerateContentContextUpdate", [
-        f!("systemInstruction", Obj(&CONTENT)),
-        f!("tools", Obj(&CONTEXT_UPDATE_TOOLS)),
-    ]);
-    obj!(CONTEXT_UPDATE_TOOLS, "ContextUpdateTools", [f!("tools", ListObj(&TOOL))]);
-}
-
-use Ty::*;
-use table::*;
+use super::schema::Ty::*;
+use super::schema::{ObjDef, Only, Schema, Shape, Ty};
 
 // ---------------------------------------------------------------------------------------
 // Walking
@@ -673,6 +161,7 @@ fn short(v: &Value) -> String {
 
 struct Ctx {
     backend: Backend,
+    schema: &'static Schema,
 }
 
 impl Ctx {
@@ -708,12 +197,12 @@ impl Ctx {
                 .fields
                 .iter()
                 .enumerate()
-                .find(|(_, f)| key_is(key, f.name) && self.has(f.only));
+                .find(|(_, f)| key_is(key, &f.name) && self.has(f.only));
             let Some((idx, field)) = found else {
                 return Err(fail(FailKind::Unknown(key.clone())));
             };
             if seen & (1 << idx) != 0 {
-                return Err(fail(FailKind::Duplicate(field.name)));
+                return Err(fail(FailKind::Duplicate(&field.name)));
             }
             seen |= 1 << idx;
             if val.is_null() {
@@ -722,11 +211,16 @@ impl Ctx {
             if field.oneof != 0 {
                 let bit = 1u32 << field.oneof;
                 if groups & bit != 0 {
-                    return Err(fail(FailKind::Oneof(field.name)));
+                    return Err(fail(FailKind::Oneof(&field.name)));
                 }
                 groups |= bit;
             }
-            at(self.value(field.ty, val), || Seg::Field(field.name))?;
+            let r = match field.shape {
+                Shape::One => self.value(field.ty, val),
+                Shape::List => self.list(field.ty, val),
+                Shape::Map => self.map(field.ty, val),
+            };
+            at(r, || Seg::Field(&field.name))?;
         }
         Ok(())
     }
@@ -829,7 +323,8 @@ impl Ctx {
                 Value::String(s) if is_timestamp(s) => Ok(()),
                 _ => bad("type.googleapis.com/google.protobuf.Timestamp"),
             },
-            Enum(def) => {
+            Enum(id) => {
+                let def = &self.schema.enums[id];
                 let ok = match v {
                     Value::String(s) => def.values.iter().any(|x| x == s),
                     Value::Number(n) => n.as_u64().is_some_and(|i| (i as usize) < def.values.len()),
@@ -844,18 +339,12 @@ impl Ctx {
                     )))
                 }
             }
-            Obj(def) => self.object(def, v),
+            Obj(id) => self.object(&self.schema.messages[id], v),
             Struct => match v {
                 Value::Object(_) => Ok(()),
                 _ => bad("type.googleapis.com/google.protobuf.Struct"),
             },
             AnyJson => Ok(()),
-            ListStr => self.list(Str, v),
-            ListEnum(def) => self.list(Enum(def), v),
-            ListObj(def) => self.list(Obj(def), v),
-            ListStruct => self.list(Struct, v),
-            MapStr => self.map(Str, v),
-            MapObj(def) => self.map(Obj(def), v),
         }
     }
 }
@@ -969,17 +458,19 @@ fn render(f: Fail, backend: Backend) -> String {
 /// carrying exactly one of `setup`, `clientContent`, `realtimeInput`, `toolResponse` or
 /// `contextUpdate`.
 pub fn validate_client(v: &Value, backend: Backend) -> Result<(), Invalid> {
-    let ctx = Ctx { backend };
+    let schema = Schema::get();
+    let root = schema.root();
+    let ctx = Ctx { backend, schema };
     let result = match v {
         Value::Object(map)
             if map.values().all(Value::is_null)
                 && map
                     .keys()
-                    .all(|k| CLIENT_MESSAGE.fields.iter().any(|f| key_is(k, f.name))) =>
+                    .all(|k| root.fields.iter().any(|f| key_is(k, &f.name))) =>
         {
             Err(fail(FailKind::Empty))
         }
-        Value::Object(_) => ctx.object(&CLIENT_MESSAGE, v),
+        Value::Object(_) => ctx.object(root, v),
         _ => {
             return Err(Invalid {
                 reason: "Invalid JSON payload received. Expected a JSON object.".to_string(),
@@ -1030,20 +521,20 @@ mod tests {
 
     #[test]
     fn field_tables_fit_the_bitmask() {
-        fn check(def: &'static ObjDef, seen: &mut Vec<&'static str>) {
+        let schema = Schema::get();
+        fn check(schema: &Schema, def: &ObjDef, seen: &mut Vec<String>) {
             if seen.contains(&def.name) {
                 return;
             }
-            seen.push(def.name);
+            seen.push(def.name.clone());
             assert!(def.fields.len() < 64, "{}", def.name);
-            for f in def.fields {
-                match f.ty {
-                    Obj(d) | ListObj(d) | MapObj(d) => check(d, seen),
-                    _ => {}
+            for f in &def.fields {
+                if let Obj(d) = f.ty {
+                    check(schema, &schema.messages[d], seen);
                 }
             }
         }
-        check(&CLIENT_MESSAGE, &mut Vec::new());
+        check(schema, schema.root(), &mut Vec::new());
     }
 
     #[test]

@@ -1,4 +1,5 @@
 //! One connection, from the websocket upgrade to the close: the session state machine.
+//! (`server` accepts the connections and hands each to [`serve`].)
 //!
 //! Each connection is one tokio task that owns its socket, its conversation
 //! ([`Engine`]) and its timers, and `select!`s over: inbound frames, the control
@@ -23,7 +24,6 @@ use std::time::Duration;
 use futures::{SinkExt, StreamExt};
 use serde_json::{Map, Value};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
@@ -32,57 +32,18 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Bytes, Message};
 use tracing::Instrument;
 
-use super::Shared;
 use super::audio::{decode_base64_into, mean_abs};
 use super::engine::{Engine, Event, Out, SetupInfo};
 use super::ledger::id_tokens;
 use super::policy;
 use super::record::{CloseBy, CloseRecord, Direction, Fault, ViolationKind, classify, kind};
+use super::registry::{Command, Registry, SessionShared};
 use super::resume::{self, ResumptionMode};
 use super::server::{AuthOutcome, RequestInfo, on_request};
-use super::sessions::{Command, Registry, SessionShared};
+use super::shared::Shared;
 use super::tools::Rng;
 use super::validate::{get, parse_and_validate, truncate_reason};
 use crate::Backend;
-
-/// Accepts TCP connections until shutdown; one task per connection.
-pub(crate) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
-    let mut shutdown = shared.shutdown.subscribe();
-    let acceptor = shared
-        .tls
-        .as_ref()
-        .map(|t| tokio_rustls::TlsAcceptor::from(t.server_config()));
-    loop {
-        let accepted = tokio::select! {
-            _ = shutdown.changed() => break,
-            r = listener.accept() => r,
-        };
-        let (tcp, peer) = match accepted {
-            Ok(x) => x,
-            Err(e) => {
-                // Out of file descriptors and the like: back off instead of spinning.
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                continue;
-            }
-        };
-        let _ = tcp.set_nodelay(true);
-        let shared = shared.clone();
-        let acceptor = acceptor.clone();
-        tokio::spawn(async move {
-            match acceptor {
-                Some(acc) => {
-                    match tokio::time::timeout(Duration::from_secs(10), acc.accept(tcp)).await {
-                        Ok(Ok(tls)) => serve(tls, shared).await,
-                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
-                    }
-                }
-                None => serve(tcp, shared).await,
-            }
-        });
-    }
-}
 
 fn ws_config(max: usize) -> WebSocketConfig {
     WebSocketConfig::default()
