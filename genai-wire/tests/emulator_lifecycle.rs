@@ -9,7 +9,7 @@ use emulator_support::*;
 use futures::{SinkExt, StreamExt};
 use genai_wire::Backend;
 use genai_wire::emulator::{
-    CloseBy, Emulator, EmulatorHandle, ResumptionMode, Scenario, ViolationKind, kind,
+    CloseBy, Emulator, EmulatorHandle, Fault, ResumptionMode, Scenario, ViolationKind, kind,
 };
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
@@ -341,8 +341,14 @@ async fn stalled_pongs() {
     assert!(t0.elapsed() < Duration::from_millis(300));
     // Stalled: the pong only comes after the stall.
     let s = emu.wait_for_session(T).await.unwrap();
-    s.stall_pongs(Duration::from_millis(800));
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(s.stall_pongs(Duration::from_millis(800)));
+    until("the stall to start", || {
+        s.connections()[0]
+            .faults
+            .iter()
+            .any(|f| matches!(f.fault, Fault::StalledPongs(_)))
+    })
+    .await;
     ws.send(Message::Ping(b"b".to_vec().into())).await.unwrap();
     let t0 = Instant::now();
     let m = tokio::time::timeout(T, ws.next())
@@ -403,7 +409,8 @@ async fn transcripts_use_the_recordings_format() {
             .starts_with(r#"<20 {"setupComplete":{}}"#)
     );
     // The file sink gets the same lines once the connection ended.
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(std::fs::read_to_string(&path).unwrap(), t);
+    let written = || std::fs::read_to_string(&path).unwrap_or_default();
+    until("the transcript file", || written() == t).await;
+    assert_eq!(written(), t);
     let _ = std::fs::remove_file(&path);
 }

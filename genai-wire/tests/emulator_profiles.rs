@@ -13,8 +13,9 @@ use std::time::Duration;
 
 use emulator_support::*;
 use genai_wire::Backend;
-use genai_wire::emulator::{Behavior, Emulator, EmulatorHandle, Scenario, ViolationKind};
+use genai_wire::emulator::{Behavior, Emulator, EmulatorHandle, Scenario, ViolationKind, kind};
 use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
 
 const M25: &str = "gemini-live-2.5-flash-preview";
 const M31: &str = "gemini-3.1-flash-live-preview";
@@ -116,10 +117,22 @@ async fn expect_refused(ws: &mut Ws, label: &str) {
     assert_eq!((code, reason.as_str()), (1007, REFUSED), "{label}");
 }
 
-/// No close and no violation shortly after the last message.
-async fn expect_accepted(emu: &EmulatorHandle, label: &str) {
-    tokio::time::sleep(Duration::from_millis(150)).await;
+/// No close and no violation for anything sent so far: a round trip (10 ms of silence,
+/// which the model ignores, sent after it and recorded by the emulator) proves the
+/// emulator has acted on every earlier message.
+async fn expect_accepted(emu: &EmulatorHandle, ws: &mut Ws, label: &str) {
+    use futures::SinkExt;
     let s = emu.sessions().pop().unwrap();
+    let n = s.count(kind::AUDIO) + 1;
+    let barrier = audio_msg(&silence_b64(10)).to_string();
+    let sent = ws.send(Message::Text(barrier.into())).await;
+    let recorded = s.wait_for_count(kind::AUDIO, n, T).await;
+    assert!(
+        sent.is_ok() && recorded.is_ok(),
+        "{label}: barrier not read ({sent:?}, {recorded:?}); violations {:?}, close {:?}",
+        s.violations(),
+        s.last_close()
+    );
     assert!(s.violations().is_empty(), "{label}: {:?}", s.violations());
     assert!(s.is_connected(), "{label}: {:?}", s.last_close());
 }
@@ -263,7 +276,7 @@ async fn function_response_fields_per_profile() {
                 let got = recv_until(&mut ws, has_tool_call).await;
                 send(&mut ws, response(&call_id(&got), extra.clone())).await;
                 if ok {
-                    expect_accepted(&emu, &label).await;
+                    expect_accepted(&emu, &mut ws, &label).await;
                 } else if b == Backend::VertexAi && extra.get("willContinue").is_some() {
                     // Refused by the schema already: Vertex has no such field.
                     let (_, (code, reason)) = recv_until_close(&mut ws).await;
@@ -332,7 +345,7 @@ async fn client_content_mid_session_per_profile() {
                 last_violation_is_profile(&emu, &label);
             } else {
                 recv_until(&mut ws, is_turn_complete).await;
-                expect_accepted(&emu, &label).await;
+                expect_accepted(&emu, &mut ws, &label).await;
             }
         }
     }
@@ -360,14 +373,14 @@ async fn initial_history_then_realtime_input() {
             // Then realtime input starts the conversation.
             send(&mut ws, text_msg("go on")).await;
             recv_until(&mut ws, is_turn_complete).await;
-            expect_accepted(&emu, &label).await;
+            expect_accepted(&emu, &mut ws, &label).await;
             // After the history, clientContent is mid-session again.
             send(&mut ws, client_content("more", true)).await;
             if m == M31 {
                 expect_refused(&mut ws, &label).await;
             } else {
                 recv_until(&mut ws, is_turn_complete).await;
-                expect_accepted(&emu, &label).await;
+                expect_accepted(&emu, &mut ws, &label).await;
             }
         }
     }
@@ -482,7 +495,7 @@ async fn new_input_cancels_a_blocking_call_on_3_8() {
             } else {
                 expect_silence(&mut ws, Duration::from_millis(300)).await;
             }
-            expect_accepted(&emu, &label).await;
+            expect_accepted(&emu, &mut ws, &label).await;
         }
     }
 }

@@ -260,8 +260,10 @@ async fn close_frames_map_to_typed_errors() {
 #[tokio::test]
 async fn abrupt_tcp_drop_is_1006_and_retryable() {
     let cert = test_cert();
+    let (connected_tx, connected) = tokio::sync::oneshot::channel::<()>();
     let (port, _seen, server) = serve(&cert, |ws| async move {
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        // Once the client has its connection up:
+        connected.await.unwrap();
         // Drop the TCP stream without a close frame or TLS close_notify.
         let tls = ws.into_inner();
         let (tcp, _) = tls.into_inner();
@@ -271,6 +273,7 @@ async fn abrupt_tcp_drop_is_1006_and_retryable() {
     let ep = Endpoint::custom(&format!("wss://localhost:{port}/"), Backend::VertexAi).unwrap();
     let req = connect_request(&ep, &Credentials::None).await.unwrap();
     let conn = transport::connect(&req, &trusting(&cert)).await.unwrap();
+    connected_tx.send(()).unwrap();
     let (_w, mut r) = conn.split();
     let err = r.next_frame().await.unwrap().unwrap_err();
     assert_eq!(err.close_code(), Some(1006), "{err:?}");
@@ -351,9 +354,11 @@ async fn plain_ws_and_http_refusal() {
 async fn connect_timeout_when_the_server_never_answers() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
+    let (gave_up_tx, gave_up) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(async move {
         let (tcp, _) = listener.accept().await.unwrap();
-        tokio::time::sleep(Duration::from_secs(2)).await;
+        // Never answers: holds the connection until the client has given up.
+        let _ = gave_up.await;
         drop(tcp);
     });
     let ep = Endpoint::custom(&format!("wss://127.0.0.1:{port}/"), Backend::DeveloperApi).unwrap();
@@ -364,5 +369,6 @@ async fn connect_timeout_when_the_server_never_answers() {
     assert!(matches!(err, Error::Timeout(_)), "{err:?}");
     assert!(err.is_retryable());
     assert!(started.elapsed() < Duration::from_secs(2));
-    server.abort();
+    gave_up_tx.send(()).unwrap();
+    server.await.unwrap();
 }

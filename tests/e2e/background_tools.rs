@@ -155,7 +155,8 @@ async fn vertex_background_tool_gets_exactly_one_final_response() {
     })
     .await
     .unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // A second response for the call, had one gone out, is recorded by now.
+    barrier(&session, &es).await;
     let for_search: Vec<_> = function_responses(&es)
         .into_iter()
         .filter(|(_, r)| r["id"] == search_id.as_str())

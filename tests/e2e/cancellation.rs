@@ -53,8 +53,11 @@ async fn barge_in_cancels_the_running_call_and_its_late_result_is_dropped() {
     );
     events_until(&session, |e| matches!(e, LiveEvent::Interrupted)).await;
 
-    // Let the stubborn tool finish: its result is dropped and counted.
-    tokio::time::sleep(Duration::from_millis(900)).await;
+    // The stubborn tool finishes 600 ms in: its result is dropped and counted.
+    until("the stubborn tool to finish", || {
+        session.metrics().late_results_dropped > 0 && drops.count() > 0
+    })
+    .await;
     let m = session.metrics();
     assert_eq!(m.cancellations, 1);
     assert_eq!(m.late_results_dropped, 1);
@@ -62,6 +65,8 @@ async fn barge_in_cancels_the_running_call_and_its_late_result_is_dropped() {
     assert_eq!(drops.count(), 1);
 
     let es = emu.wait_for_session(WAIT).await.unwrap();
+    // A response for the late result, had one gone out, is recorded by now.
+    barrier(&session, &es).await;
     let frames = es.frames();
     let cancel_at = frames
         .iter()

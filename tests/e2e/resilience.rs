@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use adk_live::prelude::*;
-use genai_wire::emulator::Emulator;
+use genai_wire::emulator::{Emulator, Fault, kind};
 use serde_json::Value;
 
 use crate::support::*;
@@ -47,7 +47,8 @@ async fn connection_killed_mid_turn_queued_sends_arrive_in_order_after_resume() 
     })
     .await
     .unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Anything sent again would be written before the barrier.
+    barrier(&session, &es).await;
     let texts: Vec<String> = texts_received(&es)
         .into_iter()
         .filter(|(c, _)| *c == 1)
@@ -88,7 +89,10 @@ async fn a_policy_close_is_reported_without_retry() {
             .iter()
             .any(|e| matches!(e, LiveEvent::Reconnecting { .. }))
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The session task has ended: no retry can follow.
+    tokio::time::timeout(WAIT, session.closed())
+        .await
+        .expect("the session ended after the policy close");
     assert_eq!(
         emu.sessions()
             .iter()
@@ -134,6 +138,20 @@ fn keepalive(builder: LiveBuilder, interval_ms: u64, timeout_ms: u64) -> LiveBui
     })
 }
 
+/// Waits until the emulator has stopped reading the first connection (a stall it was
+/// asked for takes effect on its connection's task); returns when.
+async fn stall_started(es: &genai_wire::emulator::SessionHandle) -> Duration {
+    let at = || {
+        es.connections()[0]
+            .faults
+            .iter()
+            .find(|f| matches!(f.fault, Fault::StalledPongs(_)))
+            .map(|f| f.at)
+    };
+    until("the stall to start", || at().is_some()).await;
+    at().unwrap()
+}
+
 #[tokio::test]
 async fn a_stalled_pong_does_not_kill_a_healthy_session() {
     let emu = emulator("chat.json", Backend::DeveloperApi).await;
@@ -148,8 +166,19 @@ async fn a_stalled_pong_does_not_kill_a_healthy_session() {
         emu.control()
             .stall_pongs(&es.id(), Duration::from_millis(800))
     );
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let stalled_at = stall_started(&es).await;
+    // Sent during the stall: the emulator reads it once the stall is over, while the
+    // client's pings went unanswered for 800 ms.
     session.send_text("are you there").await.unwrap();
+    let read = es
+        .wait_for_frame(WAIT, |f| f.kind == kind::TEXT)
+        .await
+        .unwrap();
+    assert!(
+        read.at >= stalled_at + Duration::from_millis(800),
+        "read at {:?}, stalled at {stalled_at:?}",
+        read.at
+    );
     let events = events_until(&session, |e| matches!(e, LiveEvent::TurnComplete)).await;
     assert!(
         !events
@@ -202,7 +231,37 @@ async fn a_consumer_that_stops_reading_does_not_stall_the_tool_lane() {
     })
     .await
     .unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Wait until the client has handled the turnComplete, without reading (which would
+    // make room for more audio): every audio chunk is queued (4) or dropped and counted,
+    // so once it has handled a chunk sent after the turnComplete (the result, voiced once
+    // the turn is over), it has handled the turnComplete too.
+    es.wait_for(WAIT, |f| {
+        f.iter()
+            .skip_while(|f| f.kind != kind::TURN_COMPLETE)
+            .any(|f| f.kind == kind::MODEL_TURN)
+    })
+    .await
+    .unwrap();
+    let handled = {
+        let frames = es.frames();
+        let turn_end = frames
+            .iter()
+            .position(|f| f.kind == kind::TURN_COMPLETE)
+            .unwrap();
+        let after = turn_end
+            + frames[turn_end..]
+                .iter()
+                .position(|f| f.kind == kind::MODEL_TURN)
+                .unwrap();
+        frames[..=after]
+            .iter()
+            .filter(|f| f.kind == kind::MODEL_TURN)
+            .count() as u64
+    };
+    until("the client to handle the audio sent after the turn", || {
+        session.metrics().audio_chunks_dropped + 4 >= handled
+    })
+    .await;
     assert!(
         session.metrics().audio_chunks_dropped > 0,
         "audio beyond the bound is dropped and counted"
@@ -227,7 +286,11 @@ async fn vertex_transparent_resumption_replays_unconsumed_messages() {
     let emu = emulator("chat.json", Backend::VertexAi).await;
     let session = Live::builder()
         .base_url(emu.base_url())
-        .configure(|c| c.transparent_resumption = true)
+        .configure(|c| {
+            c.transparent_resumption = true;
+            // So that a message refused locally can serve as a barrier (below).
+            c.transport = c.transport.clone().with_max_message_size(1 << 20);
+        })
         .connect_vertex("p", "us-central1", "t")
         .await
         .unwrap();
@@ -252,9 +315,17 @@ async fn vertex_transparent_resumption_replays_unconsumed_messages() {
     // Stop the server from reading, send two more, then kill the connection: neither was
     // reported consumed, so both are sent again on the resumed connection.
     assert!(emu.control().stall_pongs(&es.id(), Duration::from_secs(2)));
+    stall_started(&es).await;
     session.send_text("two").await.unwrap();
     session.send_text("three").await.unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The session writes in order: once it has refused a message too large to send (an
+    // `Error` event, nothing written), "two" and "three" are on the old connection.
+    session.send_text("x".repeat(1 << 20)).await.unwrap();
+    events_until(
+        &session,
+        |e| matches!(e, LiveEvent::Error(m) if m.contains("exceeds the send limit")),
+    )
+    .await;
     assert!(emu.control().drop_connection(&es.id()));
     events_until(&session, |e| {
         matches!(e, LiveEvent::Reconnected { resumed: true })

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use adk_live::prelude::*;
-use genai_wire::emulator::Frame;
+use genai_wire::emulator::{Frame, kind};
 
 use crate::support::*;
 
@@ -26,17 +26,20 @@ async fn run(scheduling: FunctionResponseScheduling) -> Vec<Frame> {
     session.send_text("news please").await.unwrap();
     events_until(&session, |e| matches!(e, LiveEvent::ToolCompleted { .. })).await;
     let es = emu.wait_for_session(WAIT).await.unwrap();
-    // The scripted turn speaks 3 s; give the result time to be voiced (or not) after it.
-    let _ = es
-        .wait_for(Duration::from_secs(6), |f| {
-            f.iter()
-                .filter(|f| f.kind == "serverContent.turnComplete")
-                .count()
-                >= 2
-        })
-        .await;
+    // The scripted turn speaks 3 s.
     if scheduling == FunctionResponseScheduling::Silent {
-        tokio::time::sleep(Duration::from_millis(800)).await;
+        // Nothing is voiced: once the turn is over (a result waiting for it would be
+        // voiced at once) and the emulator has read everything the client sent, nothing
+        // will be.
+        es.wait_for_count(kind::TURN_COMPLETE, 1, WAIT)
+            .await
+            .expect("the scripted turn ends");
+        barrier(&session, &es).await;
+    } else {
+        // The result is voiced in a turn of its own, which ends too.
+        es.wait_for_count(kind::TURN_COMPLETE, 2, WAIT)
+            .await
+            .expect("the result's turn ends");
     }
     assert!(es.violations().is_empty(), "{:?}", es.violations());
     session.disconnect().await;

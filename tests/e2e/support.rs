@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use adk_live::prelude::*;
-use genai_wire::emulator::{Emulator, EmulatorHandle, Frame, Scenario, SessionHandle};
+use genai_wire::emulator::{Emulator, EmulatorHandle, Frame, Scenario, SessionHandle, kind};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -227,4 +227,17 @@ pub async fn until(what: &str, mut cond: impl FnMut() -> bool) {
     })
     .await;
     assert!(met.is_ok(), "timed out waiting for {what}");
+}
+
+/// A round trip through the emulator: sends 10 ms of silence (which the model ignores:
+/// no barge-in, no turn) and waits until the emulator has recorded it. The session
+/// writes in order, and tool responses it holds go before application input, so by then
+/// the emulator has read and acted on everything the client had to send before: assert
+/// what must *not* have happened after this.
+pub async fn barrier(session: &LiveHandle, es: &SessionHandle) {
+    let n = es.count(kind::AUDIO) + 1;
+    session.send_audio(&[0u8; 320]).await.expect("barrier sent");
+    es.wait_for_count(kind::AUDIO, n, WAIT)
+        .await
+        .expect("the emulator recorded the barrier");
 }

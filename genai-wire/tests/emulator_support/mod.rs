@@ -178,3 +178,16 @@ pub fn audio_msg(b64: &str) -> Value {
 pub fn text_msg(t: &str) -> Value {
     json!({"realtimeInput": {"text": t}})
 }
+
+/// Waits until `cond` holds, polling, within [`T`]. For conditions over the emulator's
+/// record read through its accessors (`SessionHandle::wait_for` holds the record's lock
+/// while it asks, so those cannot be used inside it) or over anything else.
+pub async fn until(what: &str, mut cond: impl FnMut() -> bool) {
+    let met = tokio::time::timeout(T, async {
+        while !cond() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert!(met.is_ok(), "timed out waiting for {what}");
+}
