@@ -1,33 +1,14 @@
 //! L1: a session from a full [`SessionConfig`] and a [`ToolDispatcher`].
 
-use std::collections::VecDeque;
-use std::sync::Arc;
-
 use genai_wire::Backend;
-use genai_wire::protocol::{Modality, Tool as WireTool};
-use tokio::sync::{Mutex, mpsc};
-use tokio_util::sync::CancellationToken;
+use genai_wire::profile::{ModelProfile, ThinkingForm};
+use genai_wire::protocol::{Modality, Setup, Tool as WireTool};
 
-use crate::config::ConversationForm;
 use crate::config::SessionConfig;
 use crate::error::{Error, Result};
-use crate::event::{EventQueue, LiveEvent};
-use crate::metrics::Metrics;
-use crate::session::LiveHandle;
-use crate::session::control::ControlState;
-use crate::session::history::History;
-use crate::session::ledger::Ledger;
-use crate::session::link::Dialer;
-use crate::session::replay::Replay;
-use crate::session::task::SessionTask;
-use crate::tools::lane::{ToolLane, WireRules};
-use crate::tools::outbox::Outbox;
-use crate::tools::{BackgroundToolTracker, ToolDispatcher, ToolExecutionMode, ToolOptions};
-use genai_wire::profile::{ModelProfile, ThinkingForm};
-use genai_wire::protocol::Setup;
-
-/// How many application messages may wait for the socket before `send` waits.
-const APP_QUEUE: usize = 64;
+use crate::session::{self, LiveHandle};
+use crate::tools::dispatcher::declared_behavior;
+use crate::tools::{ToolDispatcher, task_control};
 
 /// Builds a session from a [`SessionConfig`] (L1: every knob available).
 ///
@@ -43,8 +24,7 @@ const APP_QUEUE: usize = 64;
 ///     Ok::<_, ToolError>(serde_json::json!({"hits": []}))
 /// });
 /// let session = LiveSessionBuilder::new(config)
-///     .dispatcher(ToolDispatcher::new().with(search))
-///     .tool_execution_mode("search", ToolExecutionMode::background())
+///     .dispatcher(ToolDispatcher::new().with_options(search, ToolOptions::background()))
 ///     .connect()
 ///     .await?;
 /// session.send_text("find me a flight").await?;
@@ -54,7 +34,6 @@ const APP_QUEUE: usize = 64;
 pub struct LiveSessionBuilder {
     config: SessionConfig,
     dispatcher: ToolDispatcher,
-    options: Vec<(String, Option<ToolExecutionMode>, Option<ToolOptions>)>,
 }
 
 impl LiveSessionBuilder {
@@ -63,48 +42,21 @@ impl LiveSessionBuilder {
         LiveSessionBuilder {
             config,
             dispatcher: ToolDispatcher::new(),
-            options: Vec::new(),
         }
     }
 
-    /// The tools offered to the model.
+    /// The tools offered to the model, each with its record of settings.
     pub fn dispatcher(mut self, dispatcher: ToolDispatcher) -> Self {
         self.dispatcher = dispatcher;
         self
     }
 
-    /// Sets how the tool `name` runs (it must be in the dispatcher when connecting).
-    pub fn tool_execution_mode(mut self, name: impl Into<String>, mode: ToolExecutionMode) -> Self {
-        self.options.push((name.into(), Some(mode), None));
-        self
-    }
-
-    /// Sets all options of the tool `name` (mode, timeout, duplicate policy).
-    pub fn tool_options(mut self, name: impl Into<String>, options: ToolOptions) -> Self {
-        self.options.push((name.into(), None, Some(options)));
-        self
-    }
-
-    /// Connects, sets up, and starts the session task. Fails with the server's close
-    /// (e.g. 1007 for a bad key) if setup is refused.
+    /// Validates the configuration and the tools against the model's profile (refused
+    /// locally, before the wire), then connects and starts the session. Fails with the
+    /// server's close (e.g. 1007 for a bad key) if setup is refused.
     pub async fn connect(self) -> Result<LiveHandle> {
-        let LiveSessionBuilder {
-            config,
-            mut dispatcher,
-            options,
-        } = self;
-        for (name, mode, opts) in options {
-            let known = match (mode, opts) {
-                (Some(mode), _) => dispatcher.set_mode(&name, mode),
-                (None, Some(opts)) => dispatcher.set_options(&name, opts),
-                (None, None) => true,
-            };
-            if !known {
-                return Err(Error::Config(format!(
-                    "no tool named `{name}` is registered"
-                )));
-            }
-        }
+        let LiveSessionBuilder { config, dispatcher } = self;
+        dispatcher.validate()?;
         let backend = config.endpoint.backend();
         if config.transparent_resumption && backend != Backend::VertexAi {
             return Err(Error::Config(
@@ -131,95 +83,26 @@ impl LiveSessionBuilder {
             }
         };
         check_setup(&setup, &profile)?;
-        let declarations = dispatcher.declarations(&profile).map_err(Error::Config)?;
+        let mut declarations = dispatcher.declarations(&profile).map_err(Error::Config)?;
+        if config.llm_task_control {
+            if let Some(taken) = dispatcher.names().find(|n| task_control::is_control(n)) {
+                return Err(Error::Config(format!(
+                    "tool `{taken}` has the name of a task-control function; rename it or \
+                     leave `llm_task_control` off"
+                )));
+            }
+            declarations.extend(task_control::declarations().into_iter().map(|mut d| {
+                d.behavior = declared_behavior(false, &profile);
+                d
+            }));
+        }
         if !declarations.is_empty() {
             setup.tools.push(WireTool {
                 function_declarations: declarations,
                 ..Default::default()
             });
         }
-        let dialer = Dialer {
-            endpoint: config.endpoint.clone(),
-            credentials: config.credentials.clone(),
-            transport: config.transport.clone(),
-            setup,
-            resumption: config.resumption,
-            transparent: config.transparent_resumption,
-            setup_timeout: config.setup_timeout,
-        };
-        let link = dialer.dial(None, false).await?;
-
-        let metrics = Arc::new(Metrics::default());
-        let events = Arc::new(EventQueue::new(
-            config.audio_queue,
-            config.event_queue,
-            metrics.clone(),
-        ));
-        events.push(LiveEvent::Connected {
-            session_id: link.session_id.clone(),
-        });
-        let tracker = BackgroundToolTracker::new(config.cancel_grace);
-        let outbox = Arc::new(Outbox::default());
-        let lane = ToolLane::new(
-            Arc::new(dispatcher),
-            tracker.clone(),
-            WireRules::of(&profile),
-            outbox.clone(),
-            events.clone(),
-            metrics.clone(),
-        );
-        let app_lane = lane.clone();
-        let (tx, app_rx) = mpsc::channel(APP_QUEUE);
-        let shutdown = CancellationToken::new();
-        let session_id = link.session_id.clone();
-        let task = SessionTask {
-            dialer,
-            app_rx,
-            outbox,
-            shutdown: shutdown.clone(),
-            lane,
-            events: events.clone(),
-            metrics: metrics.clone(),
-            reconnect: config.reconnect.clone(),
-            goaway_margin: config.goaway_margin,
-            write_bound: config.write_bound(),
-            state: ControlState {
-                ledger: if config.resumption {
-                    Ledger::default()
-                } else {
-                    Ledger::without_checkpoints()
-                },
-                history: History::new(config.history_limit),
-                idle_signal: profile.idle_signal,
-                ..Default::default()
-            },
-            pending: VecDeque::new(),
-            replay: Replay::new(config.transparent_resumption),
-            failures: 0,
-            conversation: config.conversation_form.unwrap_or(
-                if profile.mid_session_client_content {
-                    ConversationForm::ClientContent
-                } else {
-                    ConversationForm::RealtimeText
-                },
-            ),
-            history_seed: profile.history_seed,
-            conversation_out: VecDeque::new(),
-            seed: None,
-            resumption: config.resumption,
-        }
-        .spawn(link);
-        Ok(LiveHandle {
-            tx,
-            events,
-            shutdown,
-            task: Mutex::new(Some(task)),
-            tracker,
-            lane: app_lane,
-            metrics,
-            backend,
-            session_id,
-        })
+        session::start(config, dispatcher, profile, setup).await
     }
 }
 

@@ -162,6 +162,10 @@ pub struct SessionConfig {
     /// results) to seed a fresh server session when resumption is refused or impossible
     /// (default 16 Ki; 0 turns it off).
     pub history_limit: usize,
+    /// Let the model list the background calls still running and cancel one by id: two
+    /// functions, `get_running_tasks` and `cancel_task`, declared only while this is on
+    /// and answered by the session itself (default off).
+    pub llm_task_control: bool,
 }
 
 impl SessionConfig {
@@ -184,6 +188,7 @@ impl SessionConfig {
             conversation_form: None,
             profile: None,
             history_limit: 16 * 1024,
+            llm_task_control: false,
         }
     }
 
@@ -193,6 +198,13 @@ impl SessionConfig {
             Some(k) if !k.is_zero() => self.write_timeout.min(k),
             _ => self.write_timeout,
         }
+    }
+
+    /// Lets the model list and cancel running background calls (see
+    /// [`SessionConfig::llm_task_control`]).
+    pub fn with_llm_task_control(mut self, on: bool) -> Self {
+        self.llm_task_control = on;
+        self
     }
 
     /// Sets the write timeout.

@@ -182,6 +182,9 @@ pub enum CancelReason {
     Replaced,
     /// The application cancelled it ([`LiveHandle::cancel_tool`](crate::LiveHandle::cancel_tool)).
     Application,
+    /// The model cancelled it through the opt-in task control
+    /// ([`SessionConfig::llm_task_control`](crate::SessionConfig::llm_task_control)).
+    Model,
     /// The session ended (disconnect, drop of the handle, fatal close).
     SessionEnded,
 }

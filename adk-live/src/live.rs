@@ -5,9 +5,8 @@ use std::sync::Arc;
 use genai_wire::auth::{Credentials, StaticToken, TokenSource};
 use genai_wire::endpoint::Endpoint;
 use genai_wire::protocol::{
-    AudioTranscriptionConfig, Content, ContextWindowCompressionConfig, FunctionResponseScheduling,
-    GenerationConfig, Modality, Part, PrebuiltVoiceConfig, Setup, SlidingWindow, SpeechConfig,
-    VoiceConfig,
+    AudioTranscriptionConfig, Content, ContextWindowCompressionConfig, GenerationConfig, Modality,
+    Part, PrebuiltVoiceConfig, Setup, SlidingWindow, SpeechConfig, VoiceConfig,
 };
 use genai_wire::{Backend, Secret};
 
@@ -15,7 +14,7 @@ use crate::builder::LiveSessionBuilder;
 use crate::config::SessionConfig;
 use crate::error::Result;
 use crate::session::LiveHandle;
-use crate::tools::{ResultFormatter, Tool, ToolDispatcher, ToolExecutionMode, ToolOptions};
+use crate::tools::{Tool, ToolDispatcher, ToolOptions};
 
 /// The model used when none is set, on both backends: the current GA Live model
 /// (December 2026), NON_BLOCKING by default, with `willContinue` on the Developer API
@@ -95,8 +94,9 @@ impl IntoTokenSource for Arc<dyn TokenSource> {
 pub struct LiveBuilder {
     setup: Setup,
     dispatcher: ToolDispatcher,
-    modes: Vec<(String, ToolExecutionMode)>,
-    options: Vec<(String, ToolOptions)>,
+    /// Settings for tools not registered yet, by name, merged into the tool's record
+    /// when it is (or refused at connect if it never is).
+    staged: Vec<(String, ToolOptions)>,
     base_url: Option<String>,
     backend: Backend,
     configure: Vec<ConfigureFn>,
@@ -131,8 +131,7 @@ impl Default for LiveBuilder {
                 ..Default::default()
             },
             dispatcher: ToolDispatcher::new(),
-            modes: Vec::new(),
-            options: Vec::new(),
+            staged: Vec::new(),
             base_url: None,
             backend: Backend::DeveloperApi,
             configure: Vec::new(),
@@ -199,56 +198,77 @@ impl LiveBuilder {
         self
     }
 
-    /// Adds a tool (standard unless marked background).
-    pub fn tool(mut self, tool: impl Tool) -> Self {
-        self.dispatcher.register(tool);
+    /// Adds a tool: a standard one, unless [`LiveBuilder::tool_background`] or its
+    /// record says otherwise.
+    pub fn tool(self, tool: impl Tool) -> Self {
+        self.tool_with(tool, ToolOptions::new())
+    }
+
+    /// Adds a tool with its settings: mode, formatter, scheduling, timeout, duplicates.
+    /// Settings are merged into the tool's one record, so none set before or after is
+    /// lost whatever the order of calls.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use adk_live::prelude::*;
+    ///
+    /// let search = tool_fn("search", "Searches", |_: serde_json::Value, _: ToolContext| async {
+    ///     Ok::<_, ToolError>(serde_json::json!({"hits": []}))
+    /// });
+    /// let builder = Live::builder()
+    ///     .tool_background("search")
+    ///     .tool_with(search, ToolOptions::new()
+    ///         .with_scheduling(FunctionResponseScheduling::Interrupt)
+    ///         .with_timeout(Duration::from_secs(90)));
+    /// ```
+    pub fn tool_with(mut self, tool: impl Tool, options: ToolOptions) -> Self {
+        let mut record = ToolOptions::new();
+        let name = tool.name();
+        self.staged.retain_mut(|(n, staged)| {
+            if n != name {
+                return true;
+            }
+            record.merge(std::mem::take(staged));
+            false
+        });
+        record.merge(options);
+        self.dispatcher.register_with(tool, record);
         self
     }
 
-    /// Runs the tool `name` in the background: `NON_BLOCKING`, acked at once, result
-    /// delivered `WHEN_IDLE`.
+    /// Runs the tool `name` in the background: `NON_BLOCKING`, acked at once, progress
+    /// streamed, the result delivered `WHEN_IDLE` (unless its record says otherwise).
+    /// Before or after the tool is added; a name no tool has fails at connect.
     pub fn tool_background(mut self, name: impl Into<String>) -> Self {
-        self.modes
-            .push((name.into(), ToolExecutionMode::background()));
+        let name = name.into();
+        let background = ToolOptions::background();
+        if self
+            .dispatcher
+            .configure(&name, background.clone())
+            .is_err()
+        {
+            match self.staged.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, record)) => record.merge(background),
+                None => self.staged.push((name, background)),
+            }
+        }
         self
     }
 
-    /// Runs the tool `name` in the background with a custom formatter.
-    pub fn tool_background_with_formatter(
-        mut self,
-        name: impl Into<String>,
-        formatter: Arc<dyn ResultFormatter>,
-    ) -> Self {
-        self.modes.push((
-            name.into(),
-            ToolExecutionMode::Background {
-                formatter: Some(formatter),
-                scheduling: None,
-            },
-        ));
-        self
-    }
-
-    /// Runs the tool `name` in the background with the given result scheduling.
-    pub fn tool_background_with_scheduling(
-        mut self,
-        name: impl Into<String>,
-        scheduling: FunctionResponseScheduling,
-    ) -> Self {
-        self.modes.push((
-            name.into(),
-            ToolExecutionMode::Background {
-                formatter: None,
-                scheduling: Some(scheduling),
-            },
-        ));
-        self
-    }
-
-    /// Sets every option of the tool `name` (mode, timeout, duplicate policy).
-    pub fn tool_options(mut self, name: impl Into<String>, options: ToolOptions) -> Self {
-        self.options.push((name.into(), options));
-        self
+    /// Lets the model list the background calls still running and cancel one by id
+    /// (`get_running_tasks`, `cancel_task`; see [`SessionConfig::llm_task_control`]).
+    ///
+    /// ```
+    /// use adk_live::prelude::*;
+    ///
+    /// let search = tool_fn("search", "Searches", |_: serde_json::Value, _: ToolContext| async {
+    ///     Ok::<_, ToolError>(serde_json::json!({"hits": []}))
+    /// });
+    /// // "Actually, forget the search": the model can now stop it.
+    /// let builder = Live::builder().tool_with(search, ToolOptions::background()).llm_task_control();
+    /// ```
+    pub fn llm_task_control(self) -> Self {
+        self.configure(|c| c.llm_task_control = true)
     }
 
     /// Aims the standard endpoints at another host (a proxy or the local emulator) while
@@ -315,13 +335,75 @@ impl LiveBuilder {
         for f in self.configure {
             (f.0)(&mut config);
         }
-        let mut builder = LiveSessionBuilder::new(config).dispatcher(self.dispatcher);
-        for (name, mode) in self.modes {
-            builder = builder.tool_execution_mode(name, mode);
+        let mut dispatcher = self.dispatcher;
+        for (name, options) in self.staged {
+            dispatcher.configure(&name, options)?;
         }
-        for (name, options) in self.options {
-            builder = builder.tool_options(name, options);
+        LiveSessionBuilder::new(config)
+            .dispatcher(dispatcher)
+            .connect()
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tools::mode::tests::settings;
+    use crate::tools::{ToolContext, ToolError, tool_fn};
+
+    fn tool() -> impl Tool {
+        tool_fn(
+            "search",
+            "Searches",
+            |_: serde_json::Value, _: ToolContext| async {
+                Ok::<_, ToolError>(serde_json::Value::Null)
+            },
+        )
+    }
+
+    fn record(builder: &LiveBuilder) -> &ToolOptions {
+        builder.dispatcher.options("search").expect("registered")
+    }
+
+    #[test]
+    fn every_pair_of_settings_survives_the_builder_in_both_orders() {
+        for (a, first, has_first) in settings() {
+            for (b, second, has_second) in settings() {
+                let builder = Live::builder()
+                    .tool_with(tool(), first.clone())
+                    .tool_with(tool(), second.clone());
+                let r = record(&builder);
+                assert!(has_first(r) && has_second(r), "{a} then {b}: {r:?}");
+            }
+            // `tool_background` before the tool is added, after it, and around `tool`.
+            for builder in [
+                Live::builder()
+                    .tool_background("search")
+                    .tool_with(tool(), first.clone()),
+                Live::builder()
+                    .tool_with(tool(), first.clone())
+                    .tool_background("search"),
+                Live::builder()
+                    .tool_with(tool(), first.clone())
+                    .tool(tool())
+                    .tool_background("search")
+                    .tool(tool()),
+            ] {
+                let r = record(&builder);
+                assert!(
+                    r.is_background() && has_first(r),
+                    "background and {a}: {r:?}"
+                );
+                assert!(builder.staged.is_empty());
+            }
         }
-        builder.connect().await
+    }
+
+    #[test]
+    fn a_name_no_tool_has_stays_staged_until_connect_refuses_it() {
+        let builder = Live::builder().tool(tool()).tool_background("serach");
+        assert!(!record(&builder).is_background());
+        assert_eq!(builder.staged.len(), 1);
     }
 }

@@ -6,8 +6,8 @@ pub use crate::live::{IntoTokenSource, Live, LiveBuilder};
 pub use crate::metrics::MetricsSnapshot;
 pub use crate::session::LiveHandle;
 pub use crate::tools::{
-    BackgroundToolTracker, DefaultResultFormatter, DuplicatePolicy, ResultFormatter, Tool,
-    ToolContext, ToolDispatcher, ToolError, ToolExecutionMode, ToolOptions, tool_fn,
+    DefaultResultFormatter, DuplicatePolicy, ResultFormatter, RunningCall, RunningTools, Tool,
+    ToolContext, ToolDispatcher, ToolError, ToolOptions, tool_fn,
 };
 pub use crate::{Error, LiveSessionBuilder, Result};
 pub use genai_wire::auth::Credentials;

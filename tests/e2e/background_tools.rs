@@ -201,20 +201,12 @@ async fn custom_formatter_and_scheduling_are_used() {
         }
     }
     let emu = emulator("e2e/single_call.json", Backend::DeveloperApi).await;
-    let builder = Live::builder()
-        .tool(search(
-            Duration::from_millis(10),
-            1,
-            false,
-            Drops::default(),
-        ))
-        .tool_options(
-            "search",
-            ToolOptions::new(ToolExecutionMode::Background {
-                formatter: Some(std::sync::Arc::new(Terse)),
-                scheduling: Some(FunctionResponseScheduling::Interrupt),
-            }),
-        );
+    let builder = Live::builder().tool_with(
+        search(Duration::from_millis(10), 1, false, Drops::default()),
+        ToolOptions::new()
+            .with_formatter(std::sync::Arc::new(Terse))
+            .with_scheduling(FunctionResponseScheduling::Interrupt),
+    );
     let session = connect(&emu, Backend::DeveloperApi, builder).await;
     session.send_text("search please").await.unwrap();
     events_until(&session, |e| matches!(e, LiveEvent::ToolCompleted { .. })).await;

@@ -61,7 +61,7 @@ async fn barge_in_cancels_the_running_call_and_its_late_result_is_dropped() {
     let m = session.metrics();
     assert_eq!(m.cancellations, 1);
     assert_eq!(m.late_results_dropped, 1);
-    assert_eq!(session.tools().active_count(), 0);
+    assert_eq!(session.tools().len(), 0);
     assert_eq!(drops.count(), 1);
 
     let es = emu.wait_for_session(WAIT).await.unwrap();
@@ -103,10 +103,10 @@ async fn disconnect_cancels_everything_and_no_task_outlives_the_session() {
     let session = connect(&emu, Backend::DeveloperApi, builder).await;
     session.send_text("search it").await.unwrap();
     events_until(&session, |e| matches!(e, LiveEvent::ToolAcked { .. })).await;
-    assert_eq!(session.tools().active_count(), 1);
+    assert_eq!(session.tools().len(), 1);
 
     session.disconnect().await;
-    assert_eq!(session.tools().active_count(), 0);
+    assert_eq!(session.tools().len(), 0);
     assert_eq!(session.tools().live_tasks(), 0, "every tool task ended");
     assert_eq!(drops.count(), 1, "the tool future was dropped (aborted)");
     let rest: Vec<_> = std::iter::from_fn(|| session.try_next_event()).collect();
@@ -149,7 +149,7 @@ async fn dropping_the_handle_cancels_running_tools() {
     })
     .await
     .expect("tool task ended after the handle was dropped");
-    assert_eq!(tracker.active_count(), 0);
+    assert!(tracker.is_empty());
     let es = emu.wait_for_session(WAIT).await.unwrap();
     es.wait_closed(0, WAIT)
         .await
@@ -188,7 +188,7 @@ async fn the_application_cancels_a_call_through_the_lane_and_the_model_is_answer
     let accepted = es.wait_for_accepted_response(1, WAIT).await.unwrap();
     assert_eq!(&accepted.id, call_id);
     assert!(!accepted.will_continue);
-    assert_eq!(session.tools().active_count(), 0);
+    assert_eq!(session.tools().len(), 0);
     assert!(es.violations().is_empty(), "{:?}", es.violations());
     session.disconnect().await;
 }

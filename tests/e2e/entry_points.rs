@@ -74,16 +74,18 @@ async fn l1_builder_with_a_dispatcher_and_modes() {
         Credentials::None,
     );
     let dispatcher = ToolDispatcher::new()
-        .with(search(
-            std::time::Duration::from_millis(20),
-            1,
-            false,
-            Drops::default(),
-        ))
+        .with_options(
+            search(
+                std::time::Duration::from_millis(20),
+                1,
+                false,
+                Drops::default(),
+            ),
+            ToolOptions::background(),
+        )
         .with(lookup(std::time::Duration::from_millis(5)));
     let session = LiveSessionBuilder::new(config)
         .dispatcher(dispatcher)
-        .tool_execution_mode("search", ToolExecutionMode::background())
         .connect()
         .await
         .unwrap();
@@ -100,13 +102,24 @@ async fn l1_builder_with_a_dispatcher_and_modes() {
     );
     session.disconnect().await;
 
-    let bad = LiveSessionBuilder::new(SessionConfig::new(
-        Setup::default(),
-        Endpoint::custom(&emu.ws_url(), Backend::DeveloperApi).unwrap(),
-        Credentials::None,
-    ))
-    .tool_execution_mode("missing", ToolExecutionMode::background())
-    .connect()
-    .await;
-    assert!(matches!(bad, Err(Error::Config(_))));
+    // A misspelt name fails at connect, before the wire, naming the registered tools.
+    let bad = Live::builder()
+        .tool(lookup(std::time::Duration::from_millis(5)))
+        .tool_background("serach")
+        .connect_endpoint(emu.ws_url(), Credentials::None)
+        .await;
+    match bad {
+        Err(Error::Config(why)) => {
+            assert!(
+                why.contains("`serach`") && why.contains("`lookup`"),
+                "{why}"
+            );
+        }
+        other => panic!("expected a config error, got {other:?}"),
+    }
+    let mut dispatcher = ToolDispatcher::new().with(lookup(std::time::Duration::from_millis(5)));
+    assert!(matches!(
+        dispatcher.configure("serach", ToolOptions::background()),
+        Err(Error::Config(_))
+    ));
 }

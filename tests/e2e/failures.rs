@@ -28,17 +28,16 @@ fn failing_tools(builder: LiveBuilder) -> LiveBuilder {
                 Err::<serde_json::Value, _>(ToolError::new("backend unavailable"))
             },
         ))
-        .tool(tool_fn(
-            "hangs",
-            "Hangs",
-            |_: serde_json::Value, _ctx: ToolContext| async move {
-                std::future::pending::<()>().await;
-                Ok::<_, ToolError>(json!({}))
-            },
-        ))
-        .tool_options(
-            "hangs",
-            ToolOptions::default().with_timeout(Duration::from_millis(200)),
+        .tool_with(
+            tool_fn(
+                "hangs",
+                "Hangs",
+                |_: serde_json::Value, _ctx: ToolContext| async move {
+                    std::future::pending::<()>().await;
+                    Ok::<_, ToolError>(json!({}))
+                },
+            ),
+            ToolOptions::new().with_timeout(Duration::from_millis(200)),
         )
 }
 
@@ -88,7 +87,7 @@ async fn panic_error_and_timeout_answer_with_errors_and_the_session_lives_on() {
     assert_eq!(rs[3]["response"], json!({"error": "timed out after 200ms"}));
     assert!(es.violations().is_empty(), "{:?}", es.violations());
     assert!(es.is_connected());
-    assert_eq!(session.tools().active_count(), 0);
+    assert_eq!(session.tools().len(), 0);
     session.disconnect().await;
 }
 
@@ -100,17 +99,10 @@ async fn duplicate_calls_follow_the_policy() {
         (DuplicatePolicy::Replace, 2, false, true),
     ] {
         let emu = emulator("e2e/single_call.json", Backend::DeveloperApi).await;
-        let builder = Live::builder()
-            .tool(search(
-                Duration::from_millis(300),
-                1,
-                false,
-                Drops::default(),
-            ))
-            .tool_options(
-                "search",
-                ToolOptions::new(ToolExecutionMode::background()).with_duplicates(policy),
-            );
+        let builder = Live::builder().tool_with(
+            search(Duration::from_millis(300), 1, false, Drops::default()),
+            ToolOptions::background().with_duplicates(policy),
+        );
         let session = connect(&emu, Backend::DeveloperApi, builder).await;
         session.send_text("dup").await.unwrap();
         let events = events_until(&session, |e| matches!(e, LiveEvent::ToolCompleted { .. })).await;

@@ -13,4 +13,5 @@ mod raw_server;
 mod resilience;
 mod scheduling;
 mod support;
+mod tool_control;
 mod vertex_oauth_tls;

@@ -206,9 +206,9 @@ impl Tool for PanicsEarly {
 #[tokio::test]
 async fn a_tool_that_panics_before_its_future_gets_an_error_response() {
     let emu = emulator("e2e/single_call.json", Backend::DeveloperApi).await;
-    let builder = Live::builder().tool(PanicsEarly).tool_options(
-        "panics",
-        ToolOptions::default().with_duplicates(DuplicatePolicy::Reject),
+    let builder = Live::builder().tool_with(
+        PanicsEarly,
+        ToolOptions::new().with_duplicates(DuplicatePolicy::Reject),
     );
     let session = connect(&emu, Backend::DeveloperApi, builder).await;
     let es = emu.wait_for_session(WAIT).await.unwrap();
@@ -233,7 +233,7 @@ async fn a_tool_that_panics_before_its_future_gets_an_error_response() {
                 .is_some_and(|e| e.contains("panicked")),
             "{response}"
         );
-        assert_eq!(session.tools().active_count(), 0);
+        assert_eq!(session.tools().len(), 0);
         events_until(&session, |e| matches!(e, LiveEvent::TurnComplete)).await;
     }
     tokio::time::timeout(WAIT, session.disconnect())

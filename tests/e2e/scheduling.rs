@@ -14,14 +14,10 @@ const VOICED: &str = r#"{"text":"Result"}"#;
 
 async fn run(scheduling: FunctionResponseScheduling) -> Vec<Frame> {
     let emu = emulator("e2e/long_turn.json", Backend::DeveloperApi).await;
-    let builder = Live::builder()
-        .tool(search(
-            Duration::from_millis(100),
-            2,
-            false,
-            Drops::default(),
-        ))
-        .tool_background_with_scheduling("search", scheduling);
+    let builder = Live::builder().tool_with(
+        search(Duration::from_millis(100), 2, false, Drops::default()),
+        ToolOptions::background().with_scheduling(scheduling),
+    );
     let session = connect(&emu, Backend::DeveloperApi, builder).await;
     session.send_text("news please").await.unwrap();
     events_until(&session, |e| matches!(e, LiveEvent::ToolCompleted { .. })).await;

@@ -11,6 +11,7 @@ use genai_wire::emulator::{Emulator, EmulatorHandle, Frame, Scenario, SessionHan
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tokio::sync::Semaphore;
 
 pub const WAIT: Duration = Duration::from_secs(10);
 
@@ -240,4 +241,38 @@ pub async fn barrier(session: &LiveHandle, es: &SessionHandle) {
     es.wait_for_count(kind::AUDIO, n, WAIT)
         .await
         .expect("the emulator recorded the barrier");
+}
+
+/// A background `search` that waits for the test before its progress and its result.
+#[derive(Clone)]
+pub struct Gates {
+    pub progress: Arc<Semaphore>,
+    pub result: Arc<Semaphore>,
+}
+
+impl Gates {
+    pub fn new() -> Self {
+        Gates {
+            progress: Arc::new(Semaphore::new(0)),
+            result: Arc::new(Semaphore::new(0)),
+        }
+    }
+
+    pub fn open_all(&self) {
+        self.progress.add_permits(1);
+        self.result.add_permits(1);
+    }
+
+    pub fn tool(&self) -> impl Tool {
+        let gates = self.clone();
+        tool_fn("search", "Searches", move |q: Query, ctx: ToolContext| {
+            let gates = gates.clone();
+            async move {
+                gates.progress.acquire().await.unwrap().forget();
+                ctx.progress(json!({"stage": 1}));
+                gates.result.acquire().await.unwrap().forget();
+                Ok::<_, ToolError>(json!({"hits": [q.query]}))
+            }
+        })
+    }
 }

@@ -12,10 +12,10 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
-use crate::event::{EventQueue, LiveEvent};
+use crate::event::{CancelReason, EventQueue, LiveEvent};
 use crate::metrics::{Metrics, MetricsSnapshot};
-use crate::tools::BackgroundToolTracker;
 use crate::tools::lane::ToolLane;
+use crate::tools::{BackgroundToolTracker, RunningTools};
 
 /// A running live session: send input, read events, disconnect.
 ///
@@ -23,16 +23,16 @@ use crate::tools::lane::ToolLane;
 /// session task closes the socket and waits for the tool tasks (bounded by the grace
 /// period) in the background. [`LiveHandle::disconnect`] does the same and waits for it.
 pub struct LiveHandle {
-    pub(crate) tx: mpsc::Sender<Box<ClientMessage>>,
-    pub(crate) events: Arc<EventQueue>,
-    pub(crate) shutdown: CancellationToken,
-    pub(crate) task: Mutex<Option<JoinHandle<()>>>,
-    pub(crate) tracker: BackgroundToolTracker,
+    pub(super) tx: mpsc::Sender<Box<ClientMessage>>,
+    pub(super) events: Arc<EventQueue>,
+    pub(super) shutdown: CancellationToken,
+    pub(super) task: Mutex<Option<JoinHandle<()>>>,
+    pub(super) tracker: BackgroundToolTracker,
     /// The tool lane, for cancellations the application asks for.
-    pub(crate) lane: ToolLane,
-    pub(crate) metrics: Arc<Metrics>,
-    pub(crate) backend: Backend,
-    pub(crate) session_id: Option<String>,
+    pub(super) lane: ToolLane,
+    pub(super) metrics: Arc<Metrics>,
+    pub(super) backend: Backend,
+    pub(super) session_id: Option<String>,
 }
 
 impl std::fmt::Debug for LiveHandle {
@@ -171,9 +171,18 @@ impl LiveHandle {
         self.metrics.snapshot()
     }
 
-    /// The tracker of running tool calls.
-    pub fn tools(&self) -> &BackgroundToolTracker {
-        &self.tracker
+    /// A read-only view of the running tool calls: ids, names, ages, progress. It stays
+    /// valid after the handle is dropped (to check that every tool task ended).
+    ///
+    /// ```no_run
+    /// # async fn demo(session: adk_live::LiveHandle) {
+    /// for call in session.tools().list() {
+    ///     println!("{} `{}` for {:?}: {:?}", call.call_id, call.name, call.elapsed, call.progress);
+    /// }
+    /// # }
+    /// ```
+    pub fn tools(&self) -> RunningTools {
+        RunningTools(self.tracker.clone())
     }
 
     /// Cancels one running tool call through the tool lane: its token fires (the task is
@@ -185,19 +194,24 @@ impl LiveHandle {
     ///
     /// ```no_run
     /// # async fn demo(session: adk_live::LiveHandle) {
-    /// for id in session.tools().active_ids() {
-    ///     session.cancel_tool(&id);
+    /// for call in session.tools().list() {
+    ///     if call.elapsed > std::time::Duration::from_secs(60) {
+    ///         session.cancel_tool(&call.call_id);
+    ///     }
     /// }
     /// # }
     /// ```
     pub fn cancel_tool(&self, call_id: &str) -> bool {
-        self.lane.cancel_by_application(&[call_id.to_owned()]) == 1
+        self.lane
+            .cancel_answered(&[call_id.to_owned()], CancelReason::Application)
+            == 1
     }
 
     /// Cancels every running tool call, as [`LiveHandle::cancel_tool`] does for one.
     /// Returns how many were running.
     pub fn cancel_all_tools(&self) -> usize {
-        self.lane.cancel_by_application(&self.tracker.active_ids())
+        self.lane
+            .cancel_answered(&self.tracker.active_ids(), CancelReason::Application)
     }
 
     /// The backend this session talks to.

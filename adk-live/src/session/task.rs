@@ -99,36 +99,36 @@ pub(crate) struct Held {
 }
 
 pub(crate) struct SessionTask {
-    pub(crate) dialer: Dialer,
+    pub(super) dialer: Dialer,
     /// Boxed: a queue's blocks are sized by its item, and a box is 8 bytes.
-    pub(crate) app_rx: mpsc::Receiver<Box<ClientMessage>>,
-    pub(crate) outbox: Arc<Outbox>,
-    pub(crate) shutdown: CancellationToken,
-    pub(crate) lane: ToolLane,
-    pub(crate) events: Arc<EventQueue>,
-    pub(crate) metrics: Arc<Metrics>,
-    pub(crate) reconnect: ReconnectPolicy,
-    pub(crate) goaway_margin: Duration,
+    pub(super) app_rx: mpsc::Receiver<Box<ClientMessage>>,
+    pub(super) outbox: Arc<Outbox>,
+    pub(super) shutdown: CancellationToken,
+    pub(super) lane: ToolLane,
+    pub(super) events: Arc<EventQueue>,
+    pub(super) metrics: Arc<Metrics>,
+    pub(super) reconnect: ReconnectPolicy,
+    pub(super) goaway_margin: Duration,
     /// The longest any write may take.
-    pub(crate) write_bound: Duration,
-    pub(crate) state: ControlState,
+    pub(super) write_bound: Duration,
+    pub(super) state: ControlState,
     /// Messages taken from a queue whose write failed: written first on the next link.
-    pub(crate) pending: VecDeque<ClientMessage>,
+    pub(super) pending: VecDeque<ClientMessage>,
     /// Sent but not yet consumed (Vertex transparent resumption only).
-    pub(crate) replay: Replay,
+    pub(super) replay: Replay,
     /// Failed dials and connections that died young, in a row.
-    pub(crate) failures: u32,
+    pub(super) failures: u32,
     /// How results for calls the server no longer knows reach the model.
-    pub(crate) conversation: ConversationForm,
+    pub(super) conversation: ConversationForm,
     /// Results going as conversation, in order; those that wait for an idle model
     /// (`WHEN_IDLE`) are held while it speaks or waits on a blocking call.
-    pub(crate) conversation_out: VecDeque<Held>,
+    pub(super) conversation_out: VecDeque<Held>,
     /// The seed of a fresh session, written first (and never recorded in the history).
-    pub(crate) seed: Option<ClientMessage>,
+    pub(super) seed: Option<ClientMessage>,
     /// Ask the server for handles (else every new connection is a fresh session).
-    pub(crate) resumption: bool,
+    pub(super) resumption: bool,
     /// How the model takes a history seed.
-    pub(crate) history_seed: HistorySeed,
+    pub(super) history_seed: HistorySeed,
 }
 
 impl SessionTask {

@@ -7,8 +7,9 @@ use std::sync::Arc;
 use genai_wire::profile::{DeclarationSchema, ModelProfile};
 use genai_wire::protocol::{Behavior, FunctionDeclaration};
 
-use super::mode::{ToolExecutionMode, ToolOptions};
+use super::mode::ToolOptions;
 use super::tool::Tool;
+use crate::error::{Error, Result};
 
 #[derive(Clone)]
 pub(crate) struct Registered {
@@ -29,25 +30,30 @@ impl ToolDispatcher {
         Self::default()
     }
 
-    /// Adds (or replaces) a standard tool.
+    /// Adds a tool (a standard one unless its record says otherwise). Registering a name
+    /// again replaces the tool and keeps its record.
     pub fn register(&mut self, tool: impl Tool) -> &mut Self {
-        self.register_arc(Arc::new(tool), ToolOptions::default())
+        self.register_arc(Arc::new(tool), ToolOptions::new())
     }
 
-    /// Adds (or replaces) a tool with options.
+    /// Adds a tool with its settings (merged into its record, see [`ToolOptions::merge`]).
     pub fn register_with(&mut self, tool: impl Tool, options: ToolOptions) -> &mut Self {
         self.register_arc(Arc::new(tool), options)
     }
 
-    /// Adds (or replaces) a shared tool with options.
+    /// Adds a shared tool with its settings (merged into its record).
     pub fn register_arc(&mut self, tool: Arc<dyn Tool>, options: ToolOptions) -> &mut Self {
         let name = tool.name().to_owned();
-        if self
-            .tools
-            .insert(name.clone(), Registered { tool, options })
-            .is_none()
-        {
-            self.order.push(name);
+        match self.tools.get_mut(&name) {
+            Some(r) => {
+                r.tool = tool;
+                r.options.merge(options);
+            }
+            None => {
+                self.tools
+                    .insert(name.clone(), Registered { tool, options });
+                self.order.push(name);
+            }
         }
         self
     }
@@ -58,26 +64,51 @@ impl ToolDispatcher {
         self
     }
 
-    /// Sets a registered tool's execution mode. Returns false if no such tool.
-    pub fn set_mode(&mut self, name: &str, mode: ToolExecutionMode) -> bool {
+    /// Builder form of [`ToolDispatcher::register_with`].
+    pub fn with_options(mut self, tool: impl Tool, options: ToolOptions) -> Self {
+        self.register_with(tool, options);
+        self
+    }
+
+    /// Merges `options` into the record of the registered tool `name`. Fails with the
+    /// registered names when there is no such tool (a misspelt name never passes
+    /// silently).
+    pub fn configure(&mut self, name: &str, options: ToolOptions) -> Result<()> {
         match self.tools.get_mut(name) {
             Some(r) => {
-                r.options.mode = mode;
-                true
+                r.options.merge(options);
+                Ok(())
             }
-            None => false,
+            None => Err(Error::Config(format!(
+                "no tool named `{name}` is registered (registered: {})",
+                self.name_list()
+            ))),
         }
     }
 
-    /// Sets a registered tool's options. Returns false if no such tool.
-    pub fn set_options(&mut self, name: &str, options: ToolOptions) -> bool {
-        match self.tools.get_mut(name) {
-            Some(r) => {
-                r.options = options;
-                true
-            }
-            None => false,
+    fn name_list(&self) -> String {
+        if self.order.is_empty() {
+            return "none".into();
         }
+        self.order
+            .iter()
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// Refuses a record that contradicts itself (a standard tool with a formatter or a
+    /// scheduling).
+    pub(crate) fn validate(&self) -> Result<()> {
+        for name in &self.order {
+            if let Some(what) = self.tools[name].options.conflict() {
+                return Err(Error::Config(format!(
+                    "tool `{name}` is marked standard but has {what}, which only background \
+                     tools have"
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// A tool's options.
@@ -126,19 +157,25 @@ impl ToolDispatcher {
                         d.name, profile.name
                     ));
                 }
-                let wanted = if r.options.mode.is_background() || !profile.accepts_blocking {
-                    Behavior::NonBlocking
-                } else {
-                    Behavior::Blocking
-                };
-                d.behavior = match wanted {
-                    Behavior::NonBlocking if !profile.accepts_non_blocking => None,
-                    w if w == profile.default_behavior && !r.options.mode.is_background() => None,
-                    w => Some(w),
-                };
+                d.behavior = declared_behavior(r.options.is_background(), profile);
                 Ok(d)
             })
             .collect()
+    }
+}
+
+/// The `behavior` a declaration states on this model (see
+/// [`ToolDispatcher::declarations`]): `None` where the model's default already fits.
+pub(crate) fn declared_behavior(background: bool, profile: &ModelProfile) -> Option<Behavior> {
+    let wanted = if background || !profile.accepts_blocking {
+        Behavior::NonBlocking
+    } else {
+        Behavior::Blocking
+    };
+    match wanted {
+        Behavior::NonBlocking if !profile.accepts_non_blocking => None,
+        w if w == profile.default_behavior && !background => None,
+        w => Some(w),
     }
 }
 
@@ -146,7 +183,7 @@ impl fmt::Debug for ToolDispatcher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut m = f.debug_map();
         for n in &self.order {
-            m.entry(n, &self.tools[n].options.mode);
+            m.entry(n, &self.tools[n].options);
         }
         m.finish()
     }

@@ -27,9 +27,10 @@ use tracing::Instrument;
 use super::context::ToolContext;
 use super::dispatcher::{Registered, ToolDispatcher};
 use super::formatter::{DefaultResultFormatter, Guarded};
-use super::mode::{DuplicatePolicy, ToolExecutionMode};
+use super::mode::DuplicatePolicy;
 use super::outbox::{Outbox, Queued};
-use super::tracker::BackgroundToolTracker;
+use super::task_control;
+use super::tracker::{BackgroundToolTracker, RunningTools};
 use crate::event::{CancelReason, EventQueue, LiveEvent};
 use crate::metrics::Metrics;
 
@@ -78,6 +79,8 @@ pub(crate) struct ToolLane {
     outbox: Arc<Outbox>,
     events: Arc<EventQueue>,
     metrics: Arc<Metrics>,
+    /// The model may list and cancel running calls (see `task_control`).
+    task_control: bool,
 }
 
 /// How one call is answered, fixed when it starts.
@@ -97,6 +100,7 @@ impl ToolLane {
         outbox: Arc<Outbox>,
         events: Arc<EventQueue>,
         metrics: Arc<Metrics>,
+        task_control: bool,
     ) -> Self {
         ToolLane {
             dispatcher,
@@ -105,6 +109,7 @@ impl ToolLane {
             outbox,
             events,
             metrics,
+            task_control,
         }
     }
 
@@ -125,15 +130,22 @@ impl ToolLane {
     }
 
     fn formatter_of(&self, name: &str) -> Guarded {
-        Guarded(match self.dispatcher.get(name).map(|r| &r.options.mode) {
-            Some(ToolExecutionMode::Background {
-                formatter: Some(f), ..
-            }) => f.clone(),
-            _ => Arc::new(DefaultResultFormatter),
-        })
+        Guarded(
+            match self
+                .dispatcher
+                .get(name)
+                .and_then(|r| r.options.formatter())
+            {
+                Some(f) => f.clone(),
+                None => Arc::new(DefaultResultFormatter),
+            },
+        )
     }
 
     fn start(&self, id: String, fc: FunctionCall) -> Started {
+        if self.task_control && task_control::is_control(&fc.name) {
+            return self.answer_control(id, fc);
+        }
         let Some(registered) = self.dispatcher.get(&fc.name).cloned() else {
             let plan = Plan {
                 id,
@@ -150,17 +162,16 @@ impl ToolLane {
             self.send_final(&plan, Err(error));
             return Started::default();
         };
-        let background = match &registered.options.mode {
-            ToolExecutionMode::Standard if !self.rules.all_background => None,
-            ToolExecutionMode::Standard => Some((
-                self.formatter_of(&fc.name),
-                FunctionResponseScheduling::WhenIdle,
-            )),
-            ToolExecutionMode::Background { scheduling, .. } => Some((
-                self.formatter_of(&fc.name),
-                scheduling.unwrap_or(FunctionResponseScheduling::WhenIdle),
-            )),
-        };
+        let background =
+            (registered.options.is_background() || self.rules.all_background).then(|| {
+                (
+                    self.formatter_of(&fc.name),
+                    registered
+                        .options
+                        .scheduling()
+                        .unwrap_or(FunctionResponseScheduling::WhenIdle),
+                )
+            });
         let plan = Plan {
             id,
             wire_id: fc.id,
@@ -170,7 +181,7 @@ impl ToolLane {
         let dedup_key = format!("{}\u{0}{}", plan.name, fc.args);
 
         if let Some(running) = self.tracker.find_duplicate(&dedup_key) {
-            match registered.options.duplicates {
+            match registered.options.duplicates() {
                 DuplicatePolicy::Allow => {}
                 DuplicatePolicy::Reject => {
                     let error = format!("duplicate of running call {running}");
@@ -182,7 +193,9 @@ impl ToolLane {
                     self.send_final(&plan, Err(error));
                     return Started::default();
                 }
-                DuplicatePolicy::Replace => self.replace(&running, &plan),
+                DuplicatePolicy::Replace => {
+                    self.cancel_answered(&[running], CancelReason::Replaced);
+                }
             }
         }
 
@@ -226,37 +239,6 @@ impl ToolLane {
         Started { deferred, blocking }
     }
 
-    /// Stops a running call replaced by a duplicate: the model gets a final, silent
-    /// "cancelled" response for it so the call is closed on its side too.
-    fn replace(&self, running: &str, plan: &Plan) {
-        for c in self.tracker.cancel(&[running.to_owned()]) {
-            Metrics::inc(&self.metrics.cancellations);
-            let formatter = self.formatter_of(&c.name);
-            let payload = formatter.cancelled(&c.call_id);
-            self.send(
-                &c.call_id,
-                FunctionResponse {
-                    id: Some(c.call_id.clone()).filter(|id| !id.starts_with("local-")),
-                    name: c.name.clone(),
-                    response: payload.clone(),
-                    scheduling: self
-                        .rules
-                        .scheduling
-                        .then_some(FunctionResponseScheduling::Silent),
-                    will_continue: (self.rules.will_continue && plan.background.is_some())
-                        .then_some(false),
-                    ..Default::default()
-                },
-            );
-            self.events.push(LiveEvent::ToolCancelled {
-                call_id: c.call_id,
-                name: c.name,
-                payload,
-                reason: CancelReason::Replaced,
-            });
-        }
-    }
-
     fn spawn(&self, plan: Plan, registered: Registered, args: Value, dedup_key: String) {
         let token = CancellationToken::new();
         let lane = self.clone();
@@ -269,6 +251,7 @@ impl ToolLane {
         let span = tracing::info_span!("tool_call", call_id = %plan.id, tool = %plan.name, background = plan.background.is_some());
         let id = plan.id.clone();
         let name = plan.name.clone();
+        let background = plan.background.is_some();
         let task = async move {
             let started = Instant::now();
             // `Tool::call` is user code that may panic before it returns its future.
@@ -314,11 +297,12 @@ impl ToolLane {
             lane.send_final(&plan, outcome);
         }
         .instrument(span);
-        self.tracker.spawn(id, name, dedup_key, token, task);
+        self.tracker
+            .spawn(id, name, dedup_key, background, token, task);
     }
 
     fn progress(&self, plan: &Plan, value: Value) -> bool {
-        if !self.tracker.is_active(&plan.id) {
+        if !self.tracker.note_progress(&plan.id, &value) {
             return false;
         }
         if let Some((formatter, _)) = &plan.background {
@@ -415,26 +399,25 @@ impl ToolLane {
         }
     }
 
-    /// Cancels calls on the application's behalf. Unlike a server cancellation the
-    /// model still waits for these calls, so each gets a final response: a background
-    /// call its formatter's "cancelled" (`SILENT` where scheduling is accepted), a
-    /// standard call an error, so a blocking model never stalls. Returns how many were
-    /// running.
-    pub(crate) fn cancel_by_application(&self, ids: &[String]) -> usize {
+    /// Cancels calls the model still waits for (unlike a server cancellation): each gets
+    /// a final response, a background call its formatter's "cancelled" (`SILENT` where
+    /// scheduling is accepted), a standard call an error, so a blocking model never
+    /// stalls; then a `ToolCancelled` event with `reason`. Returns how many were running.
+    pub(crate) fn cancel_answered(&self, ids: &[String], reason: CancelReason) -> usize {
         let cancelled = self.tracker.cancel(ids);
         for c in &cancelled {
-            tracing::info!(call_id = %c.call_id, tool = %c.name, "tool call cancelled by the application");
+            tracing::info!(call_id = %c.call_id, tool = %c.name, ?reason, "tool call cancelled");
             Metrics::inc(&self.metrics.cancellations);
-            let formatter = self.formatter_of(&c.name);
-            let payload = formatter.cancelled(&c.call_id);
+            let payload = self.formatter_of(&c.name).cancelled(&c.call_id);
             let background = self.rules.all_background
                 || self
                     .dispatcher
                     .get(&c.name)
-                    .is_some_and(|r| r.options.mode.is_background());
+                    .is_some_and(|r| r.options.is_background());
+            let id = Some(c.call_id.clone()).filter(|id| !id.starts_with("local-"));
             let response = if background {
                 FunctionResponse {
-                    id: Some(c.call_id.clone()).filter(|id| !id.starts_with("local-")),
+                    id,
                     name: c.name.clone(),
                     response: payload.clone(),
                     scheduling: self
@@ -446,10 +429,15 @@ impl ToolLane {
                     ..Default::default()
                 }
             } else {
+                let why = match reason {
+                    CancelReason::Replaced => "replaced by a newer identical call",
+                    CancelReason::Model => "cancelled at your request",
+                    _ => "cancelled by the application",
+                };
                 FunctionResponse {
-                    id: Some(c.call_id.clone()).filter(|id| !id.starts_with("local-")),
+                    id,
                     name: c.name.clone(),
-                    response: json!({ "error": "cancelled by the application" }),
+                    response: json!({ "error": why }),
                     ..Default::default()
                 }
             };
@@ -458,10 +446,65 @@ impl ToolLane {
                 call_id: c.call_id.clone(),
                 name: c.name.clone(),
                 payload,
-                reason: CancelReason::Application,
+                reason,
             });
         }
         cancelled.len()
+    }
+
+    /// Answers a task-control call (see `task_control`) at once, from the tracker.
+    fn answer_control(&self, id: String, fc: FunctionCall) -> Started {
+        let plan = Plan {
+            id,
+            wire_id: fc.id,
+            name: fc.name,
+            background: self.rules.all_background.then(|| {
+                (
+                    Guarded(Arc::new(DefaultResultFormatter)),
+                    FunctionResponseScheduling::WhenIdle,
+                )
+            }),
+        };
+        self.events.push(LiveEvent::ToolStarted {
+            call_id: plan.id.clone(),
+            name: plan.name.clone(),
+            args: fc.args.clone(),
+            background: plan.background.is_some(),
+        });
+        let outcome = if plan.name == task_control::LIST {
+            Ok(task_control::list(
+                &RunningTools(self.tracker.clone()).list(),
+            ))
+        } else {
+            match task_control::task_id(&fc.args) {
+                None => Err("`task_id` is missing".to_owned()),
+                Some(task)
+                    if self.cancel_answered(&[task.to_owned()], CancelReason::Model) == 1 =>
+                {
+                    Ok(json!({ "cancelled": task }))
+                }
+                Some(task) => Err(format!("no running task `{task}`")),
+            }
+        };
+        match &outcome {
+            Ok(result) => self.events.push(LiveEvent::ToolCompleted {
+                call_id: plan.id.clone(),
+                name: plan.name.clone(),
+                result: result.clone(),
+                elapsed: std::time::Duration::ZERO,
+            }),
+            Err(error) => self.events.push(LiveEvent::ToolFailed {
+                call_id: plan.id.clone(),
+                name: plan.name.clone(),
+                error: error.clone(),
+            }),
+        }
+        let blocking = plan.background.is_none();
+        self.send_final(&plan, outcome);
+        Started {
+            deferred: false,
+            blocking,
+        }
     }
 
     /// Cancels every running call because the session (or its conversation) ended.

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
+use serde_json::Value;
 use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -23,6 +24,85 @@ struct Running {
     token: CancellationToken,
     abort: Option<AbortHandle>,
     started: Instant,
+    background: bool,
+    progress: Option<Value>,
+    updates: u64,
+}
+
+/// A tool call in flight, as the application sees it (see [`RunningTools`]).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct RunningCall {
+    /// The call id.
+    pub call_id: String,
+    /// The tool's name.
+    pub name: String,
+    /// How long it has run.
+    pub elapsed: Duration,
+    /// Runs in the background (acked, progress, scheduled result).
+    pub background: bool,
+    /// The last progress the tool reported, if any.
+    pub progress: Option<Value>,
+    /// How many progress updates it reported.
+    pub progress_updates: u64,
+}
+
+/// A read-only view of the calls in flight, from [`LiveHandle::tools`]: what runs, for how
+/// long, how far along. Cancel through [`LiveHandle::cancel_tool`], which answers the
+/// model and reports the cancellation; this view cannot stop anything.
+///
+/// [`LiveHandle::tools`]: crate::LiveHandle::tools
+/// [`LiveHandle::cancel_tool`]: crate::LiveHandle::cancel_tool
+#[derive(Debug, Clone)]
+pub struct RunningTools(pub(crate) BackgroundToolTracker);
+
+impl RunningTools {
+    /// The running calls, oldest first.
+    pub fn list(&self) -> Vec<RunningCall> {
+        let mut calls: Vec<RunningCall> = self
+            .0
+            .inner
+            .calls
+            .iter()
+            .map(|e| e.value().view(e.key()))
+            .collect();
+        calls.sort_by(|a, b| b.elapsed.cmp(&a.elapsed));
+        calls
+    }
+
+    /// One running call.
+    pub fn get(&self, call_id: &str) -> Option<RunningCall> {
+        self.0.inner.calls.get(call_id).map(|r| r.view(call_id))
+    }
+
+    /// How many calls are running.
+    pub fn len(&self) -> usize {
+        self.0.active_count()
+    }
+
+    /// True when no call is running.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// How many tool tasks are still alive (running calls, and cancelled ones within their
+    /// grace period): 0 once a session has ended means nothing leaked.
+    pub fn live_tasks(&self) -> usize {
+        self.0.live_tasks()
+    }
+}
+
+impl Running {
+    fn view(&self, call_id: &str) -> RunningCall {
+        RunningCall {
+            call_id: call_id.to_owned(),
+            name: self.name.clone(),
+            elapsed: self.started.elapsed(),
+            background: self.background,
+            progress: self.progress.clone(),
+            progress_updates: self.updates,
+        }
+    }
 }
 
 /// A call that was removed by [`BackgroundToolTracker::cancel`] or `cancel_all`.
@@ -39,7 +119,7 @@ pub struct CancelledCall {
 /// Tracks running tool calls: spawns them, cancels them (token first, abort after a grace
 /// period), and waits for every task at shutdown so none outlives its session.
 #[derive(Debug, Clone)]
-pub struct BackgroundToolTracker {
+pub(crate) struct BackgroundToolTracker {
     inner: Arc<Inner>,
 }
 
@@ -70,11 +150,6 @@ impl BackgroundToolTracker {
         }
     }
 
-    /// The grace period before a cancelled call's task is aborted.
-    pub fn grace(&self) -> Duration {
-        self.inner.grace
-    }
-
     /// Registers `call_id` and runs `task` on the tokio runtime. The task should call
     /// [`BackgroundToolTracker::remove`] when it has a result, and deliver it only if that
     /// returns true. `dedup_key` identifies equal calls (name and arguments).
@@ -83,6 +158,7 @@ impl BackgroundToolTracker {
         call_id: String,
         name: String,
         dedup_key: String,
+        background: bool,
         token: CancellationToken,
         task: F,
     ) where
@@ -96,6 +172,9 @@ impl BackgroundToolTracker {
                 token,
                 abort: None,
                 started: Instant::now(),
+                background,
+                progress: None,
+                updates: 0,
             },
         );
         let handle = self.inner.tasks.spawn(task);
@@ -109,9 +188,16 @@ impl BackgroundToolTracker {
         self.inner.calls.remove(call_id).is_some()
     }
 
-    /// True if the call is still running and not cancelled.
-    pub fn is_active(&self, call_id: &str) -> bool {
-        self.inner.calls.contains_key(call_id)
+    /// Records a progress update of a running call; false if it is not running.
+    pub fn note_progress(&self, call_id: &str, value: &Value) -> bool {
+        match self.inner.calls.get_mut(call_id) {
+            Some(mut r) => {
+                r.progress = Some(value.clone());
+                r.updates += 1;
+                true
+            }
+            None => false,
+        }
     }
 
     /// Cancels these calls: removes them, triggers their tokens and aborts their tasks
@@ -202,6 +288,7 @@ mod tests {
             "a".into(),
             "slow".into(),
             "k".into(),
+            false,
             token.clone(),
             async move {
                 let _g = guard;
@@ -224,12 +311,19 @@ mod tests {
         let delivered = Arc::new(AtomicUsize::new(0));
         let (d, t2) = (delivered.clone(), t.clone());
         let token = CancellationToken::new();
-        t.spawn("a".into(), "x".into(), "k".into(), token, async move {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-            if t2.remove("a") {
-                d.fetch_add(1, Ordering::SeqCst);
-            }
-        });
+        t.spawn(
+            "a".into(),
+            "x".into(),
+            "k".into(),
+            true,
+            token,
+            async move {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                if t2.remove("a") {
+                    d.fetch_add(1, Ordering::SeqCst);
+                }
+            },
+        );
         assert!(!t.cancel(&["a".into()]).is_empty());
         t.shutdown().await;
         assert_eq!(delivered.load(Ordering::SeqCst), 0);
@@ -246,6 +340,7 @@ mod tests {
                 format!("c{i}"),
                 "x".into(),
                 format!("k{i}"),
+                false,
                 token,
                 async move {
                     if i % 2 == 0 {

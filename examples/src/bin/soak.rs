@@ -474,13 +474,12 @@ async fn run_slot(shared: Arc<Shared>, slot: usize, url: String) {
                 shared.start.elapsed().as_secs_f64(),
                 &history[history.len().saturating_sub(30)..]
             );
-            let ids = session.tools().active_ids();
-            for id in ids {
-                shared.call(&id, |c| c.session_closed = true);
+            for call in session.tools().list() {
+                shared.call(&call.call_id, |c| c.session_closed = true);
             }
         } else {
-            for id in session.tools().active_ids() {
-                shared.call(&id, |c| c.running_at_end = true);
+            for call in session.tools().list() {
+                shared.call(&call.call_id, |c| c.running_at_end = true);
             }
         }
         finish(&shared, &session, &label, &mut turns).await;

@@ -6,11 +6,14 @@
 //! of a [`ConnectRequest`] are marked sensitive, so `Debug` output never shows them.
 //!
 //! Vertex AI needs an OAuth2 access token. [`TokenSource`] is the seam for that: use
-//! [`ServiceAccountTokenSource`] (yup-oauth2), [`AuthorizedUserTokenSource`] (gcloud
-//! user credentials), [`adc`] (discovery like `gcloud`), [`StaticToken`], or plug in
-//! another provider (gcp_auth, google-cloud-auth) by implementing the trait.
+//! `ServiceAccountTokenSource` (yup-oauth2), `AuthorizedUserTokenSource` (gcloud user
+//! credentials), `adc` (discovery like `gcloud`), all three behind the default `oauth`
+//! feature, or [`StaticToken`], or plug in another provider (gcp_auth,
+//! google-cloud-auth) by implementing the trait.
 
+#[cfg(feature = "oauth")]
 mod cache;
+#[cfg(feature = "oauth")]
 mod google;
 
 use std::fmt;
@@ -24,7 +27,9 @@ use url::Url;
 use crate::endpoint::Endpoint;
 use crate::{Error, Result, Secret};
 
+#[cfg(feature = "oauth")]
 pub use cache::{DEFAULT_REFRESH_MARGIN, RetryPolicy};
+#[cfg(feature = "oauth")]
 pub use google::{
     AuthorizedUserTokenSource, CLOUD_PLATFORM_SCOPE, DEFAULT_TOKEN_URI, ServiceAccountTokenSource,
     adc, adc_path, token_source_from_file, token_source_from_json,
@@ -144,6 +149,7 @@ impl Credentials {
     }
 
     /// Application Default Credentials as bearer tokens (see [`adc`]).
+    #[cfg(feature = "oauth")]
     pub async fn adc() -> Result<Self> {
         Ok(Credentials::Bearer(adc().await?))
     }
