@@ -20,7 +20,19 @@ impl CloseInfo {
     /// Close codes that mean the request itself is wrong (1007 invalid payload, 1008 policy
     /// violation): retrying the same thing fails the same way.
     pub fn is_fatal(&self) -> bool {
-        matches!(self.code, 1002 | 1003 | 1007 | 1008 | 1009 | 1010)
+        use crate::transport::{
+            CLOSE_INVALID_PAYLOAD, CLOSE_MANDATORY_EXTENSION, CLOSE_MESSAGE_TOO_BIG,
+            CLOSE_POLICY_VIOLATION, CLOSE_PROTOCOL_ERROR, CLOSE_UNSUPPORTED_DATA,
+        };
+        matches!(
+            self.code,
+            CLOSE_PROTOCOL_ERROR
+                | CLOSE_UNSUPPORTED_DATA
+                | CLOSE_INVALID_PAYLOAD
+                | CLOSE_POLICY_VIOLATION
+                | CLOSE_MESSAGE_TOO_BIG
+                | CLOSE_MANDATORY_EXTENSION
+        )
     }
 
     /// Close codes after which a reconnect (with a resumption handle) may succeed.

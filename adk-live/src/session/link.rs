@@ -9,7 +9,7 @@ use genai_wire::protocol::{
     Setup,
 };
 use genai_wire::transport::{
-    self, CLOSE_ABNORMAL, Keepalive, TransportConfig, WireReader, WireWriter,
+    self, CLOSE_ABNORMAL, CLOSE_NORMAL, Keepalive, TransportConfig, WireReader, WireWriter,
 };
 use genai_wire::{Backend, CloseInfo};
 
@@ -128,16 +128,20 @@ impl Link {
         Ok(text)
     }
 
-    /// Closes the connection: sends our close and reads until the server's (bounded at
-    /// [`CLOSE_BOUND`]; skipped on a broken stream). True when the server answered the
-    /// close: it had read every frame written before it (RFC 6455 §5.5.1).
-    pub(crate) async fn close(mut self) -> bool {
+    /// Closes the connection: sends our close and, with `await_reply`, reads until the
+    /// server's (bounded at [`CLOSE_BOUND`]; skipped on a broken stream). True when the
+    /// server answered the close: it had read every frame written before it (RFC 6455
+    /// §5.5.1).
+    pub(crate) async fn close(mut self, await_reply: bool) -> bool {
         if self.broken {
             return false;
         }
         let Link { writer, reader, .. } = &mut self;
         let handshake = async {
-            writer.close(1000, "client closed").await.ok()?;
+            writer.close(CLOSE_NORMAL, "client closed").await.ok()?;
+            if !await_reply {
+                return Some(false);
+            }
             loop {
                 match reader.next_frame().await? {
                     Ok(_) => continue,

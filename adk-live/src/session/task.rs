@@ -29,7 +29,7 @@ use genai_wire::protocol::{
     self, ClientContent, ClientMessage, Content, FunctionResponse, FunctionResponseScheduling,
     Part, ToolResponse,
 };
-use genai_wire::transport::CLOSE_ABNORMAL;
+use genai_wire::transport::{CLOSE_ABNORMAL, CLOSE_INTERNAL_ERROR, CLOSE_POLICY_VIOLATION};
 use genai_wire::{CloseInfo, Error as WireError};
 use serde_json::json;
 use tokio::sync::mpsc;
@@ -174,14 +174,15 @@ impl SessionTask {
                 // The cold paths (close, redial, finish) are boxed so that the session
                 // task's future, which lives as long as the session, stays small.
                 Exit::Shutdown => {
-                    if Box::pin(link.close()).await {
+                    if Box::pin(link.close(true)).await {
                         self.state.ledger.all_read();
                     }
                     break (None, None);
                 }
                 Exit::Switch => {
                     tracing::info!("goAway: switching connection");
-                    Box::pin(link.close()).await;
+                    // No wait for the server's reply: the new connection is due now.
+                    Box::pin(link.close(false)).await;
                     self.failures = if young { self.failures + 1 } else { 0 };
                     (true, None)
                 }
@@ -772,11 +773,6 @@ impl SessionTask {
         }
     }
 }
-
-/// Close code of a policy violation (a stale resumption handle, among others).
-const CLOSE_POLICY_VIOLATION: u16 = 1008;
-/// Close code of an internal error (also: resuming while the old connection is open).
-const CLOSE_INTERNAL_ERROR: u16 = 1011;
 
 /// Reports each response as undelivered: none is dropped silently.
 fn report_undelivered(lost: Vec<Outgoing>, events: &EventQueue, metrics: &Metrics) {

@@ -198,8 +198,11 @@ pub(crate) mod tests {
     use super::*;
     use crate::tools::DefaultResultFormatter;
 
+    /// A setting's name, a record with only it, and a check that a record has it.
+    pub(crate) type Setting = (&'static str, ToolOptions, fn(&ToolOptions) -> bool);
+
     /// Each setting alone, as a record of its own, with a check that a record has it.
-    pub(crate) fn settings() -> Vec<(&'static str, ToolOptions, fn(&ToolOptions) -> bool)> {
+    pub(crate) fn settings() -> Vec<Setting> {
         vec![
             ("background", ToolOptions::background(), |o| {
                 o.is_background()

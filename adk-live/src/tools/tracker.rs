@@ -66,7 +66,7 @@ impl RunningTools {
             .iter()
             .map(|e| e.value().view(e.key()))
             .collect();
-        calls.sort_by(|a, b| b.elapsed.cmp(&a.elapsed));
+        calls.sort_by_key(|c| std::cmp::Reverse(c.elapsed));
         calls
     }
 

@@ -571,6 +571,8 @@ struct Account {
     connections: u64,
     recorded_faults: BTreeMap<&'static str, u64>,
     violations: u64,
+    /// Protocol violations by kind.
+    violation_kinds: BTreeMap<String, u64>,
     /// Connections whose server stopped reading that the client left (how long after
     /// the connection opened), and those still open at the end.
     stopped_reading_closed: Vec<Duration>,
@@ -612,7 +614,11 @@ fn account(emulator: &Emulator, stats: &Stats) -> Account {
                 *a.recorded_faults.entry(name).or_default() += 1;
             }
         }
-        a.violations += es.violations().len() as u64;
+        for v in es.violations() {
+            a.violations += 1;
+            let kind = format!("{:?}", v.kind);
+            *a.violation_kinds.entry(kind).or_default() += 1;
+        }
         let summary: Vec<String> = es
             .connections()
             .iter()
@@ -929,6 +935,9 @@ fn print_table(
     }
     row("call id collisions", a.id_collisions.to_string());
     row("protocol violations (emulator)", a.violations.to_string());
+    for (kind, n) in &a.violation_kinds {
+        row(&format!("  {kind}"), n.to_string());
+    }
     row(
         "client: results as conversation / undelivered",
         format!("{} / {}", s.results_as_conversation, s.undelivered_results),

@@ -39,8 +39,27 @@ pub use tokio_tungstenite::tungstenite::Bytes;
 use crate::auth::ConnectRequest;
 use crate::{CloseInfo, Error, Result};
 
+/// Close code of a normal close (RFC 6455 §7.4.1).
+pub const CLOSE_NORMAL: u16 = 1000;
+/// Close code of a protocol error.
+pub const CLOSE_PROTOCOL_ERROR: u16 = 1002;
+/// Close code of data the endpoint cannot accept.
+pub const CLOSE_UNSUPPORTED_DATA: u16 = 1003;
 /// Close code for "the connection dropped without a close frame".
 pub const CLOSE_ABNORMAL: u16 = 1006;
+/// Close code of a payload the server refuses (the Live API: an invalid message, a
+/// setup the model refuses).
+pub const CLOSE_INVALID_PAYLOAD: u16 = 1007;
+/// Close code of a policy violation (the Live API: a stale resumption handle, the end of
+/// a goAway's `timeLeft`, a bad key).
+pub const CLOSE_POLICY_VIOLATION: u16 = 1008;
+/// Close code of a message too big.
+pub const CLOSE_MESSAGE_TOO_BIG: u16 = 1009;
+/// Close code of a missing extension.
+pub const CLOSE_MANDATORY_EXTENSION: u16 = 1010;
+/// Close code of a server error (the Live API: also a resume while the old connection
+/// is still open).
+pub const CLOSE_INTERNAL_ERROR: u16 = 1011;
 /// Close code reported for a close frame that carried no status code.
 pub const CLOSE_NO_STATUS: u16 = 1005;
 
