@@ -133,6 +133,7 @@ mod tests {
             Error::Wire(W::Timeout("x")),
             Error::Wire(W::Endpoint("x".into())),
             Error::Wire(W::Auth("x".into())),
+            Error::Wire(W::TokenUnavailable("x".into())),
             Error::Wire(W::Tls("x".into())),
             Error::Setup("x".into()),
             Error::Config("x".into()),

@@ -113,6 +113,10 @@ pub enum Error {
     /// Credentials could not be obtained or were refused.
     #[error("auth: {0}")]
     Auth(String),
+    /// A token endpoint kept failing in a way that may pass (an outage, a timeout, a 5xx)
+    /// after the token source's own retries: a later connection may get a token.
+    #[error("token unavailable: {0}")]
+    TokenUnavailable(String),
     /// TLS configuration failed.
     #[error("tls: {0}")]
     Tls(String),
@@ -145,6 +149,7 @@ impl Error {
             | Error::KeepaliveTimeout(_)
             | Error::Timeout(_)
             | Error::FrameTooLarge { .. }
+            | Error::TokenUnavailable(_)
             | Error::Decode { .. } => true,
             _ => false,
         }

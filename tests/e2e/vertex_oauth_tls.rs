@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use adk_live::prelude::*;
 use genai_wire::auth::ServiceAccountTokenSource;
@@ -138,4 +139,80 @@ async fn a_wrong_bearer_token_is_refused() {
         .await
         .unwrap_err();
     assert_eq!(err.close().map(|c| c.code), Some(1007), "{err}");
+}
+
+/// A token source that hands out "right", except on the calls listed, which fail with
+/// the given error.
+struct Flaky {
+    calls: AtomicUsize,
+    fail_on: std::ops::Range<usize>,
+    error: fn() -> genai_wire::Error,
+}
+
+impl genai_wire::auth::TokenSource for Flaky {
+    fn token(&self) -> genai_wire::auth::TokenFuture<'_> {
+        let n = self.calls.fetch_add(1, Ordering::SeqCst);
+        let result = if self.fail_on.contains(&n) {
+            Err((self.error)())
+        } else {
+            Ok(Secret::new("right"))
+        };
+        Box::pin(async move { result })
+    }
+}
+
+/// A token endpoint outage at reconnect gets the reconnect budget (the session resumes
+/// once tokens come back); refused credentials end the session at once. The runtime
+/// tells them apart by the error's class, not by its variant.
+#[tokio::test]
+async fn a_token_outage_is_retried_and_a_refusal_is_not() {
+    for outage in [true, false] {
+        let emu = Emulator::builder()
+            .backend(Backend::VertexAi)
+            .access_token("right")
+            .bind("127.0.0.1:0")
+            .await
+            .unwrap();
+        let source = Arc::new(Flaky {
+            calls: AtomicUsize::new(0),
+            fail_on: 1..3,
+            error: if outage {
+                || genai_wire::Error::TokenUnavailable("token endpoint: 503".into())
+            } else {
+                || genai_wire::Error::Auth("invalid_grant".into())
+            },
+        });
+        let token: Arc<dyn genai_wire::auth::TokenSource> = source.clone();
+        let session = Live::builder()
+            .base_url(emu.base_url())
+            .configure(|c| {
+                c.reconnect = ReconnectPolicy::default()
+                    .with_backoff(Duration::from_millis(10), Duration::from_millis(50));
+            })
+            .connect_vertex("p", "us-central1", token)
+            .await
+            .unwrap();
+        let es = emu.wait_for_session(WAIT).await.unwrap();
+        assert!(es.drop_connection());
+        let events = events_until(&session, |e| {
+            matches!(e, LiveEvent::Reconnected { .. } | LiveEvent::Closed { .. })
+        })
+        .await;
+        match events.last() {
+            Some(LiveEvent::Reconnected { resumed }) if outage => {
+                assert!(resumed, "{events:?}");
+                assert_eq!(
+                    source.calls.load(Ordering::SeqCst),
+                    4,
+                    "two failed, then a token"
+                );
+            }
+            Some(LiveEvent::Closed { error: Some(e), .. }) if !outage => {
+                assert!(e.contains("invalid_grant"), "{e}");
+                assert_eq!(source.calls.load(Ordering::SeqCst), 2, "not retried");
+            }
+            other => panic!("outage={outage}: {other:?} after {events:?}"),
+        }
+        session.disconnect().await;
+    }
 }

@@ -285,8 +285,6 @@ impl SessionTask {
                     self.state.ledger.forget_handle();
                     last = Some(e);
                 }
-                // A token fetch that failed (its own retries spent) may be a passing outage
-                // of the token endpoint: it gets the reconnect budget, not an instant end.
                 // The server still sees the old connection (a half-open socket it never
                 // read our close on) and refuses the resume with 1011. Past half the
                 // budget, start afresh (seeded with the history) rather than spend the
@@ -302,7 +300,9 @@ impl SessionTask {
                     self.failures += 1;
                     last = Some(e);
                 }
-                Err(e) if e.is_fatal() && !matches!(e, Error::Wire(WireError::Auth(_))) => {
+                // A token endpoint outage is retryable (`TokenUnavailable`): it gets the
+                // reconnect budget; refused credentials are fatal.
+                Err(e) if e.is_fatal() => {
                     return Err(Some(e));
                 }
                 Err(e) => {

@@ -139,6 +139,11 @@ struct Args {
     /// downlink only).
     #[arg(long)]
     no_mic: bool,
+    /// Run the floor client instead of adk-live: the same sockets, TLS and workload,
+    /// frames encoded once, one task per session, no runtime (the baseline for adk-live's
+    /// CPU; see BENCHMARKS.md).
+    #[arg(long)]
+    floor: bool,
     /// Also write the results as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -339,6 +344,7 @@ async fn load(args: Args) -> Result<bool, String> {
             }
         }),
         mic: !args.no_mic,
+        floor: args.floor,
         slack_ms: args.slack_ms,
         read_buffer: args.read_buffer,
         audio_queue: args.audio_queue,

@@ -71,6 +71,8 @@ pub struct ClientOpts {
     /// `realtimeInput.text` and nothing is sent in between (isolates the tool lane and
     /// the model audio path from the 50 msg/s/session uplink).
     pub mic: bool,
+    /// Run the floor client (see [`super::floor`]) instead of adk-live.
+    pub floor: bool,
 }
 
 /// Where the sessions connect, and what can be asked about the emulator.
@@ -95,7 +97,7 @@ struct SearchArgs {
     query: String,
 }
 
-fn search_tool(tool_ms: u64) -> impl Tool {
+pub(super) fn search_tool(tool_ms: u64) -> impl Tool {
     tool_fn(
         "search",
         "Searches flights. Slow: runs in the background.",
@@ -127,7 +129,7 @@ impl Tool for SharedTool {
 
 /// How late sends were, in 100 µs buckets up to 100 ms (shared by all sessions so that
 /// no session carries a histogram of its own).
-struct Lateness {
+pub struct Lateness {
     buckets: Vec<AtomicU64>,
 }
 
@@ -179,20 +181,154 @@ impl Lateness {
     }
 }
 
+/// A connected session of either client.
+enum Conn {
+    Adk(LiveHandle),
+    Floor(super::floor::FloorConn),
+}
+
 /// What one session saw.
 #[derive(Debug, Default)]
-struct SessionResult {
-    error: Option<String>,
-    chunks_sent: u64,
+pub struct SessionResult {
+    pub(super) error: Option<String>,
+    pub(super) chunks_sent: u64,
     chunks_late: u64,
     max_late_us: u64,
     turn_us: Vec<u64>,
-    audio_received: u64,
-    tool_started: u64,
+    pub(super) audio_received: u64,
+    pub(super) tool_started: u64,
     cycles: u64,
     stalls: u64,
-    interrupted: u64,
+    pub(super) interrupted: u64,
     metrics: MetricsSnapshot,
+    /// Acks and results written by a floor session (adk-live's are in `metrics`).
+    pub(super) metrics_acks: u64,
+    pub(super) metrics_results: u64,
+}
+
+/// What a session does on a tick of the workload.
+pub enum Act {
+    /// Nothing this tick.
+    Nothing,
+    /// A typed user turn (`realtimeInput.text`).
+    Text,
+    /// A 20 ms chunk, voiced or silent.
+    Audio(bool),
+}
+
+/// The workload's turn-taking, the same for every client: a user turn (voiced chunks or
+/// one text), then the model's two turns (the reply with the tool call, then the voiced
+/// result), a gap, again.
+pub struct Turns {
+    phase: Phase,
+    mic: bool,
+    gap: Duration,
+    slack: Duration,
+    scripted: Duration,
+    voiced_chunks: u64,
+}
+
+impl Turns {
+    /// Session `i`'s turn-taking; first user turns spread over ~3 s after `start`.
+    pub fn new(i: usize, o: &ClientOpts, start: Instant) -> Turns {
+        Turns {
+            phase: Phase::Gap(start + Duration::from_millis((i as u64 * 104_729) % 3_000)),
+            mic: o.mic,
+            gap: Duration::from_millis(o.gap_ms),
+            slack: Duration::from_millis(o.slack_ms),
+            scripted: Duration::from_millis(o.scripted_delay_ms),
+            voiced_chunks: (o.voiced_ms / 20).max(1),
+        }
+    }
+
+    /// Session `i`'s first tick: phases spread over the period.
+    pub fn first_tick(&self, i: usize, start: Instant, period: Duration) -> Instant {
+        start + Duration::from_micros((i as u64 * 7_919) % period.as_micros() as u64)
+    }
+
+    /// Model audio arrived: the first of a reply measures the added turn latency.
+    pub fn on_audio(&mut self, now: Instant, r: &mut SessionResult) {
+        if let Phase::Waiting {
+            t_end, got_audio, ..
+        } = &mut self.phase
+        {
+            if !*got_audio {
+                *got_audio = true;
+                let added = now
+                    .saturating_duration_since(*t_end)
+                    .saturating_sub(self.scripted);
+                r.turn_us.push(added.as_micros() as u64);
+            }
+        }
+    }
+
+    /// A `turnComplete`: the second ends the cycle.
+    pub fn on_turn_complete(&mut self, now: Instant, r: &mut SessionResult) {
+        if let Phase::Waiting { turns, .. } = &mut self.phase {
+            *turns += 1;
+            if *turns >= 2 {
+                r.cycles += 1;
+                self.phase = Phase::Gap(now + self.gap);
+            }
+        }
+    }
+
+    /// A tick due at `due`: what to send (lateness recorded for microphone chunks).
+    pub fn on_tick(
+        &mut self,
+        due: Instant,
+        now: Instant,
+        r: &mut SessionResult,
+        lateness: &Lateness,
+    ) -> Act {
+        if !self.mic {
+            return match self.phase {
+                Phase::Gap(until) if now >= until => {
+                    // The user turn is one realtimeInput.text: it ends at once.
+                    self.phase = Phase::Waiting {
+                        t_end: now,
+                        got_audio: false,
+                        turns: 0,
+                    };
+                    Act::Text
+                }
+                Phase::Waiting { t_end, .. } if now.duration_since(t_end) > STALL_AFTER => {
+                    r.stalls += 1;
+                    self.phase = Phase::Gap(now + self.gap);
+                    Act::Nothing
+                }
+                _ => Act::Nothing,
+            };
+        }
+        let late = now.saturating_duration_since(due);
+        lateness.add(late);
+        r.max_late_us = r.max_late_us.max(late.as_micros() as u64);
+        if late > self.slack {
+            r.chunks_late += 1;
+        }
+        match self.phase {
+            Phase::Gap(until) if now >= until => self.phase = Phase::Talking(self.voiced_chunks),
+            Phase::Waiting { t_end, .. } if now.duration_since(t_end) > STALL_AFTER => {
+                r.stalls += 1;
+                self.phase = Phase::Gap(now + self.gap);
+            }
+            _ => {}
+        }
+        let voiced = if let Phase::Talking(left) = &mut self.phase {
+            *left -= 1;
+            if *left == 0 {
+                self.phase = Phase::Waiting {
+                    t_end: now,
+                    got_audio: false,
+                    turns: 0,
+                };
+            }
+            true
+        } else {
+            false
+        };
+        Act::Audio(voiced)
+    }
 }
 
 enum Phase {
@@ -233,17 +369,11 @@ async fn drive(
     lateness: Arc<Lateness>,
 ) -> SessionResult {
     let mut r = SessionResult::default();
-    let slack = Duration::from_millis(o.slack_ms);
-    let scripted = Duration::from_millis(o.scripted_delay_ms);
-    let voiced_chunks = (o.voiced_ms / 20).max(1);
-    // Spread the sessions: ticks over the 20 ms period, first user turns over ~3 s.
+    let mut turns = Turns::new(i, &o, start);
     // Without a microphone stream the tick only drives the turn-taking (every 100 ms).
     let period = if o.mic { CHUNK } else { CHUNK * 5 };
-    let tick0 = start + Duration::from_micros((i as u64 * 7_919) % period.as_micros() as u64);
-    let first_talk = start + Duration::from_millis((i as u64 * 104_729) % 3_000);
-    let mut tick = tokio::time::interval_at(tick0, period);
+    let mut tick = tokio::time::interval_at(turns.first_tick(i, start, period), period);
     tick.set_missed_tick_behavior(MissedTickBehavior::Burst);
-    let mut phase = Phase::Gap(first_talk);
     loop {
         tokio::select! {
             biased;
@@ -256,23 +386,9 @@ async fn drive(
                 match ev {
                     LiveEvent::Audio { .. } => {
                         r.audio_received += 1;
-                        if let Phase::Waiting { t_end, got_audio, .. } = &mut phase {
-                            if !*got_audio {
-                                *got_audio = true;
-                                let added = now.saturating_duration_since(*t_end).saturating_sub(scripted);
-                                r.turn_us.push(added.as_micros() as u64);
-                            }
-                        }
+                        turns.on_audio(now, &mut r);
                     }
-                    LiveEvent::TurnComplete => {
-                        if let Phase::Waiting { turns, .. } = &mut phase {
-                            *turns += 1;
-                            if *turns >= 2 {
-                                r.cycles += 1;
-                                phase = Phase::Gap(now + Duration::from_millis(o.gap_ms));
-                            }
-                        }
-                    }
+                    LiveEvent::TurnComplete => turns.on_turn_complete(now, &mut r),
                     LiveEvent::ToolStarted { .. } => r.tool_started += 1,
                     LiveEvent::Interrupted => r.interrupted += 1,
                     LiveEvent::ToolFailed { error, .. } => {
@@ -289,54 +405,16 @@ async fn drive(
                 if due >= end {
                     break;
                 }
-                let now = Instant::now();
-                if !o.mic {
-                    match phase {
-                        Phase::Gap(until) if now >= until => {
-                            // The user turn is one realtimeInput.text: it ends at once.
-                            phase = Phase::Waiting { t_end: now, got_audio: false, turns: 0 };
-                            if let Err(e) = h.send_text("Find me a flight to Lisbon.").await {
-                                r.error = Some(format!("session {i}: send_text: {e}"));
-                                break;
-                            }
-                        }
-                        Phase::Waiting { t_end, .. } if now.duration_since(t_end) > STALL_AFTER => {
-                            r.stalls += 1;
-                            phase = Phase::Gap(now + Duration::from_millis(o.gap_ms));
-                        }
-                        _ => {}
-                    }
-                    continue;
-                }
-                let late = now.saturating_duration_since(due);
-                lateness.add(late);
-                r.max_late_us = r.max_late_us.max(late.as_micros() as u64);
-                if late > slack {
-                    r.chunks_late += 1;
-                }
-                match phase {
-                    Phase::Gap(until) if now >= until => phase = Phase::Talking(voiced_chunks),
-                    Phase::Waiting { t_end, .. } if now.duration_since(t_end) > STALL_AFTER => {
-                        r.stalls += 1;
-                        phase = Phase::Gap(now + Duration::from_millis(o.gap_ms));
-                    }
-                    _ => {}
-                }
-                let voiced = if let Phase::Talking(left) = &mut phase {
-                    *left -= 1;
-                    if *left == 0 {
-                        phase = Phase::Waiting { t_end: now, got_audio: false, turns: 0 };
-                    }
-                    true
-                } else {
-                    false
+                let sent = match turns.on_tick(due, Instant::now(), &mut r, &lateness) {
+                    Act::Nothing => continue,
+                    Act::Text => h.send_text("Find me a flight to Lisbon.").await,
+                    Act::Audio(voiced) => h.send_audio(if voiced { &pcm.0 } else { &pcm.1 }).await,
                 };
-                let chunk = if voiced { &pcm.0 } else { &pcm.1 };
-                if let Err(e) = h.send_audio(chunk).await {
-                    r.error = Some(format!("session {i}: send_audio: {e}"));
+                if let Err(e) = sent {
+                    r.error = Some(format!("session {i}: send: {e}"));
                     break;
                 }
-                r.chunks_sent += 1;
+                r.chunks_sent += u64::from(o.mic);
             }
         }
     }
@@ -356,8 +434,15 @@ async fn connect(
     o: &ClientOpts,
     target: &Target,
     tool: Arc<dyn Tool>,
-) -> Result<(LiveHandle, Duration), String> {
+    frames: &super::floor::Frames,
+) -> Result<(Conn, Duration), String> {
     let t0 = Instant::now();
+    if o.floor {
+        let conn = super::floor::connect(target, o, frames)
+            .await
+            .map_err(|e| format!("session {i}: connect: {e}"))?;
+        return Ok((Conn::Floor(conn), t0.elapsed()));
+    }
     let transport = target
         .transport
         .clone()
@@ -375,7 +460,7 @@ async fn connect(
         .connect_endpoint(&target.url, Credentials::None)
         .await
         .map_err(|e| format!("session {i}: connect: {e}"))?;
-    Ok((handle, t0.elapsed()))
+    Ok((Conn::Adk(handle), t0.elapsed()))
 }
 
 async fn emu_stats(target: &Target) -> Option<EmuStats> {
@@ -430,20 +515,30 @@ pub async fn run(o: ClientOpts, target: Target) -> Result<Report, String> {
     let sem = Arc::new(Semaphore::new(o.connect_concurrency.max(1)));
     let mut set = JoinSet::new();
     let tool: Arc<dyn Tool> = Arc::new(search_tool(o.tool_ms));
+    let pcm = Arc::new(chunks());
+    let frames = Arc::new(super::floor::Frames::new(
+        &pcm.0,
+        &pcm.1,
+        tool.declaration(),
+    ));
     for i in 0..n {
         let tool = tool.clone();
+        let frames = frames.clone();
         let sem = sem.clone();
         let o = o.clone();
         let target = target.clone();
         set.spawn(async move {
             let _permit = sem.acquire_owned().await;
-            let r = tokio::time::timeout(Duration::from_secs(60), connect(i, &o, &target, tool))
-                .await
-                .unwrap_or_else(|_| Err(format!("session {i}: connect timed out")));
+            let r = tokio::time::timeout(
+                Duration::from_secs(60),
+                connect(i, &o, &target, tool, &frames),
+            )
+            .await
+            .unwrap_or_else(|_| Err(format!("session {i}: connect timed out")));
             (i, r)
         });
     }
-    let mut handles: Vec<Option<LiveHandle>> = (0..n).map(|_| None).collect();
+    let mut handles: Vec<Option<Conn>> = (0..n).map(|_| None).collect();
     let mut failures = Vec::new();
     let mut connect_us = Vec::with_capacity(n);
     while let Some(joined) = set.join_next().await {
@@ -474,7 +569,6 @@ pub async fn run(o: ClientOpts, target: Target) -> Result<Report, String> {
 
     // 3. Stream.
     eprintln!("loadtest: streaming for {:.0} s", o.seconds);
-    let pcm = Arc::new(chunks());
     let lateness = Arc::new(Lateness::new());
     let start = Instant::now() + Duration::from_millis(50);
     let end = start + Duration::from_secs_f64(o.seconds);
@@ -482,16 +576,30 @@ pub async fn run(o: ClientOpts, target: Target) -> Result<Report, String> {
     let emu_cpu0 = emu_usage(&target, None).or(emu_idle).map(|u| u.2);
     let mut drivers = JoinSet::new();
     for (i, h) in handles.into_iter().enumerate() {
-        if let Some(h) = h {
-            drivers.spawn(drive(
-                i,
-                h,
-                o.clone(),
-                pcm.clone(),
-                start,
-                end,
-                lateness.clone(),
-            ));
+        match h {
+            Some(Conn::Adk(h)) => {
+                drivers.spawn(drive(
+                    i,
+                    h,
+                    o.clone(),
+                    pcm.clone(),
+                    start,
+                    end,
+                    lateness.clone(),
+                ));
+            }
+            Some(Conn::Floor(c)) => {
+                drivers.spawn(super::floor::drive(
+                    i,
+                    c,
+                    o.clone(),
+                    frames.clone(),
+                    start,
+                    end,
+                    lateness.clone(),
+                ));
+            }
+            None => {}
         }
     }
     tokio::time::sleep_until(end).await;
@@ -522,7 +630,11 @@ pub async fn run(o: ClientOpts, target: Target) -> Result<Report, String> {
 
     let mut turn_us = Vec::new();
     let mut rep = Report {
-        client: format!("adk-live (Rust) {}", env!("CARGO_PKG_VERSION")),
+        client: if o.floor {
+            "floor (genai-wire transport, pre-encoded frames, no runtime)".into()
+        } else {
+            format!("adk-live (Rust) {}", env!("CARGO_PKG_VERSION"))
+        },
         sessions: n,
         seconds: o.seconds,
         tls: target.url.starts_with("wss://"),
@@ -545,8 +657,8 @@ pub async fn run(o: ClientOpts, target: Target) -> Result<Report, String> {
         rep.stalls += r.stalls;
         rep.interrupted += r.interrupted;
         rep.audio_dropped += r.metrics.audio_chunks_dropped;
-        rep.tool_acks += r.metrics.tool_acks;
-        rep.tool_results += r.metrics.tool_results;
+        rep.tool_acks += r.metrics.tool_acks + r.metrics_acks;
+        rep.tool_results += r.metrics.tool_results + r.metrics_results;
     }
     rep.turn = Summary::of(&mut turn_us);
     rep.lateness = lateness.summary(max_late);

@@ -2,12 +2,15 @@
 //!
 //! * [`client`]: N concurrent adk-live sessions streaming 20 ms audio chunks in real
 //!   time, receiving the model's audio, answering a background tool every few seconds;
+//! * [`floor`]: the same workload on the same transport with nothing on top, the
+//!   baseline adk-live's CPU is compared with;
 //! * [`server`]: the emulator in its own process with a control port that reports the
 //!   server-side figures (tool ack latency, its own memory and CPU);
 //! * [`launch`]: starting that process; [`procfs`]: memory, CPU and fd-limit helpers;
 //!   [`stats`]: percentiles; [`report`]: the table and the JSON the comparison reads.
 
 pub mod client;
+pub mod floor;
 pub mod launch;
 pub mod procfs;
 pub mod report;

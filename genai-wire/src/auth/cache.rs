@@ -191,11 +191,17 @@ impl TokenCache {
                 }
                 Err(e) => {
                     tracing::debug!(source = what, attempt, error = %e.message, "token fetch failed");
-                    return Err(Error::Auth(format!(
+                    let message = format!(
                         "{what}: {} (after {attempt} attempt{})",
                         e.message,
                         if attempt == 1 { "" } else { "s" }
-                    )));
+                    );
+                    // A failure that may pass stays retryable; a refusal is fatal.
+                    return Err(if e.retryable {
+                        Error::TokenUnavailable(message)
+                    } else {
+                        Error::Auth(message)
+                    });
                 }
             }
         }
@@ -272,7 +278,7 @@ mod tests {
         let calls = Arc::new(AtomicU32::new(0));
         let mut f = counting(&calls, None, 100, true);
         let err = cache.get("t", &mut f).await.unwrap_err();
-        assert!(matches!(err, Error::Auth(_)));
+        assert!(matches!(err, Error::TokenUnavailable(_)) && err.is_retryable());
         assert_eq!(calls.load(Ordering::SeqCst), 4);
 
         let cache = TokenCache::new();

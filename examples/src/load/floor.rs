@@ -1,0 +1,261 @@
+//! The *floor* client: the same sockets, TLS and workload as the adk-live sessions, with
+//! nothing on top. Each session is one task that owns its websocket (genai-wire's
+//! transport, the same tungstenite + rustls stack adk-live uses), writes frames encoded
+//! once up front, and finds what it must react to in a frame by substring search instead
+//! of decoding it: no session task, no event queue, no tool lane, no ledger.
+//!
+//! Why: adk-live's CPU as a ratio to this is what the runtime costs on top of the kernel,
+//! TLS and the websocket (issue 14's "within 25 % of the floor"). It answers the
+//! background tool exactly as adk-live does on the wire (ack with `willContinue: true`
+//! and `SILENT` at once, the result `WHEN_IDLE` after `tool_ms`), so the emulator runs
+//! the same script for both.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use genai_wire::Backend;
+use genai_wire::auth::{Credentials, connect_request};
+use genai_wire::endpoint::Endpoint;
+use genai_wire::protocol::{
+    self, AudioTranscriptionConfig, Behavior, Blob, ClientMessage, ContextWindowCompressionConfig,
+    GenerationConfig, Modality, RealtimeInput, SessionResumptionConfig, Setup, SlidingWindow,
+    Tool as WireTool,
+};
+use genai_wire::transport::{self, WireReader, WireWriter};
+use tokio::time::{Instant, MissedTickBehavior};
+
+use super::client::{Act, CHUNK, ClientOpts, Lateness, SessionResult, Target, Turns};
+
+/// Frames every floor session writes, encoded once.
+pub struct Frames {
+    setup: String,
+    voiced: String,
+    silence: String,
+    text: String,
+}
+
+impl Frames {
+    /// Encodes the setup (what adk-live sends for the same builder: default model,
+    /// audio, both transcriptions, sliding-window compression, resumption, `search`
+    /// declared `NON_BLOCKING`) and the chunks.
+    pub fn new(
+        voiced: &[u8],
+        silence: &[u8],
+        search: genai_wire::protocol::FunctionDeclaration,
+    ) -> Frames {
+        let mut search = search;
+        search.behavior = Some(Behavior::NonBlocking);
+        let setup = Setup {
+            model: format!("models/{}", adk_live::DEFAULT_MODEL),
+            generation_config: Some(GenerationConfig {
+                response_modalities: vec![Modality::Audio],
+                ..Default::default()
+            }),
+            input_audio_transcription: Some(AudioTranscriptionConfig::default()),
+            output_audio_transcription: Some(AudioTranscriptionConfig::default()),
+            context_window_compression: Some(ContextWindowCompressionConfig {
+                sliding_window: Some(SlidingWindow::default()),
+                ..Default::default()
+            }),
+            session_resumption: Some(SessionResumptionConfig::default()),
+            tools: vec![WireTool {
+                function_declarations: vec![search],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let encode = |m: &ClientMessage| protocol::encode_client(m, Backend::DeveloperApi).unwrap();
+        let chunk = |pcm: &[u8]| {
+            encode(&ClientMessage::RealtimeInput(RealtimeInput {
+                audio: Some(Blob {
+                    mime_type: "audio/pcm;rate=16000".into(),
+                    data: pcm.to_vec(),
+                }),
+                ..Default::default()
+            }))
+        };
+        Frames {
+            setup: encode(&ClientMessage::from(setup)),
+            voiced: chunk(voiced),
+            silence: chunk(silence),
+            text: encode(&ClientMessage::realtime_text(
+                "Find me a flight to Lisbon.".to_owned(),
+            )),
+        }
+    }
+}
+
+/// One set-up floor connection.
+pub struct FloorConn {
+    writer: WireWriter,
+    reader: WireReader,
+}
+
+/// Dials, sends the setup and waits for `setupComplete`.
+pub async fn connect(
+    target: &Target,
+    o: &ClientOpts,
+    frames: &Frames,
+) -> Result<FloorConn, String> {
+    let endpoint =
+        Endpoint::custom(&target.url, Backend::DeveloperApi).map_err(|e| e.to_string())?;
+    let request = connect_request(&endpoint, &Credentials::None)
+        .await
+        .map_err(|e| e.to_string())?;
+    let config = target
+        .transport
+        .clone()
+        .with_read_buffer_size(o.read_buffer);
+    let connection = transport::connect(&request, &config)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (mut writer, mut reader) = connection.split();
+    writer
+        .send_text(frames.setup.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+    match reader.next_frame().await {
+        Some(Ok(f)) if contains(f.data(), b"setupComplete") => Ok(FloorConn { writer, reader }),
+        other => Err(format!(
+            "no setupComplete: {:?}",
+            other.map(|f| f.map(|f| f.data().len()))
+        )),
+    }
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The ids of the calls in a `toolCall` frame (`"id": "..."` after `functionCalls`).
+fn call_ids(frame: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(frame);
+    let Some(start) = text.find("\"functionCalls\"") else {
+        return Vec::new();
+    };
+    let mut ids = Vec::new();
+    let mut rest = &text[start..];
+    while let Some(at) = rest.find("\"id\"") {
+        rest = &rest[at + 4..];
+        let Some(open) = rest.find('"') else { break };
+        let value = &rest[open + 1..];
+        let Some(close) = value.find('"') else { break };
+        ids.push(value[..close].to_owned());
+        rest = &value[close + 1..];
+    }
+    ids
+}
+
+fn ack(id: &str) -> String {
+    format!(
+        r#"{{"toolResponse":{{"functionResponses":[{{"id":"{id}","name":"search","response":{{"status":"running","tool":"search"}},"willContinue":true,"scheduling":"SILENT"}}]}}}}"#
+    )
+}
+
+fn result(id: &str) -> String {
+    format!(
+        r#"{{"toolResponse":{{"functionResponses":[{{"id":"{id}","name":"search","response":{{"status":"completed","tool":"search","result":{{"query":"Lisbon","results":[{{"flight":"TP1337","price_eur":89}}]}}}},"willContinue":false,"scheduling":"WHEN_IDLE"}}]}}}}"#
+    )
+}
+
+/// Runs one floor session through the workload until `end`.
+#[allow(clippy::too_many_arguments)]
+pub async fn drive(
+    i: usize,
+    conn: FloorConn,
+    o: Arc<ClientOpts>,
+    frames: Arc<Frames>,
+    start: Instant,
+    end: Instant,
+    lateness: Arc<Lateness>,
+) -> SessionResult {
+    let FloorConn {
+        mut writer,
+        mut reader,
+    } = conn;
+    let mut r = SessionResult::default();
+    let mut turns = Turns::new(i, &o, start);
+    let period = if o.mic { CHUNK } else { CHUNK * 5 };
+    let mut tick = tokio::time::interval_at(turns.first_tick(i, start, period), period);
+    tick.set_missed_tick_behavior(MissedTickBehavior::Burst);
+    let tool = Duration::from_millis(o.tool_ms);
+    let mut due_results: VecDeque<(Instant, String)> = VecDeque::new();
+    let failed = |r: &mut SessionResult, what: &str, e: &dyn std::fmt::Display| {
+        r.error = Some(format!("session {i}: {what}: {e}"));
+    };
+    loop {
+        let next_result = due_results.front().map(|(at, _)| *at);
+        tokio::select! {
+            biased;
+            frame = reader.next_frame() => {
+                let frame = match frame {
+                    Some(Ok(f)) => f,
+                    Some(Err(e)) => { failed(&mut r, "read", &e); break; }
+                    None => { r.error = Some(format!("session {i}: closed")); break; }
+                };
+                let data = frame.data();
+                let now = Instant::now();
+                if contains(data, b"\"toolCall\"") {
+                    for id in call_ids(data) {
+                        r.tool_started += 1;
+                        if let Err(e) = writer.send_text(ack(&id)).await {
+                            failed(&mut r, "ack", &e);
+                            break;
+                        }
+                        r.metrics_acks += 1;
+                        due_results.push_back((now + tool, id));
+                    }
+                } else if contains(data, b"\"inlineData\"") {
+                    r.audio_received += 1;
+                    turns.on_audio(now, &mut r);
+                }
+                if contains(data, b"\"turnComplete\":true") {
+                    turns.on_turn_complete(now, &mut r);
+                }
+                if contains(data, b"\"interrupted\":true") {
+                    r.interrupted += 1;
+                }
+            }
+            _ = async { tokio::time::sleep_until(next_result.unwrap_or(end)).await }, if next_result.is_some() => {
+                if let Some((_, id)) = due_results.pop_front() {
+                    if let Err(e) = writer.send_text(result(&id)).await {
+                        failed(&mut r, "result", &e);
+                        break;
+                    }
+                    r.metrics_results += 1;
+                }
+            }
+            due = tick.tick() => {
+                if due >= end {
+                    break;
+                }
+                let frame = match turns.on_tick(due, Instant::now(), &mut r, &lateness) {
+                    Act::Nothing => continue,
+                    Act::Text => &frames.text,
+                    Act::Audio(true) => &frames.voiced,
+                    Act::Audio(false) => &frames.silence,
+                };
+                if let Err(e) = writer.send_text(frame.clone()).await {
+                    failed(&mut r, "send", &e);
+                    break;
+                }
+                r.chunks_sent += u64::from(o.mic);
+            }
+        }
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(2), writer.close(1000, "done")).await;
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_call_ids_of_a_tool_call() {
+        let frame = br#"{"toolCall":{"functionCalls":[{"id":"a-1","name":"search","args":{"query":"x"}},{"name":"search","id":"b-2","args":{}}]}}"#;
+        assert_eq!(call_ids(frame), vec!["a-1".to_owned(), "b-2".to_owned()]);
+        assert!(call_ids(br#"{"serverContent":{}}"#).is_empty());
+    }
+}
