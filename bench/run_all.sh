@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Rust (adk-live) and the official Python SDK (google-genai), same workload, same
-# emulator process, same N, one after the other; then the ratios.
+# The floor client, Rust (adk-live) and the official Python SDK (google-genai): same
+# workload, same emulator process, same N, one after the other; then the ratios
+# (adk-live against the floor: what the runtime costs on top of transport and TLS;
+# the SDK against adk-live).
 #
 #   bench/run_all.sh [SESSIONS] [SECONDS]          # default 100 sessions x 20 s
 #
@@ -48,11 +50,15 @@ echo "run_all: emulator pid $EMU_PID at $BASE_URL (control $CONTROL); load avera
 
 RC=0
 "$LOADTEST" --endpoint "$WS_URL" --ca-file "$CA" --control "$CONTROL" --emulator-pid "$EMU_PID" \
+  --sessions "$N" --seconds "$SECS" --floor --json "$OUT/floor.json" || RC=1
+sleep 2
+"$LOADTEST" --endpoint "$WS_URL" --ca-file "$CA" --control "$CONTROL" --emulator-pid "$EMU_PID" \
   --sessions "$N" --seconds "$SECS" --json "$OUT/rust.json" || RC=1
 sleep 2
 "$PY" bench/sdk_load.py --base-url "$BASE_URL" --ca-file "$CA" --control "$CONTROL" \
   --sessions "$N" --seconds "$SECS" --json "$OUT/python.json" || RC=1
 
+python3 bench/compare.py "$OUT/floor.json" "$OUT/rust.json"
 python3 bench/compare.py "$OUT/rust.json" "$OUT/python.json"
 echo "run_all: load average at the end: $(cut -d' ' -f1-3 /proc/loadavg); results in $OUT/" >&2
 exit $RC

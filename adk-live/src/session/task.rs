@@ -22,6 +22,7 @@
 use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use futures::FutureExt;
@@ -480,6 +481,32 @@ impl SessionTask {
             .push(LiveEvent::ToolResultUndelivered { call_id, name });
     }
 
+    /// Writes every response the tool lane has queued, each where the ledger routes it:
+    /// on the wire, as conversation, or nowhere (an interim response for a call the
+    /// server does not know).
+    async fn drain_outbox(&mut self, link: &mut Link, goaway: Option<Instant>) -> Result<(), Exit> {
+        while let Some(item) = self.outbox.try_pop() {
+            match self.state.ledger.route(&item.call_id, &item.response) {
+                Route::Wire => {
+                    // Answered once written; a failed write leaves it in `pending`, which
+                    // the next connection hands to the ledger.
+                    let (call_id, response) = (item.call_id, item.response.clone());
+                    let message = ClientMessage::ToolResponse(ToolResponse {
+                        function_responses: vec![item.response],
+                    });
+                    self.deliver(link, message, goaway).await?;
+                    self.state.ledger.answered(&call_id, &response);
+                }
+                Route::Conversation => self.as_conversation(&item.call_id, &item.response),
+                Route::Drop => tracing::debug!(
+                    call_id = %item.call_id,
+                    "interim response for a call the server does not know: not sent"
+                ),
+            }
+        }
+        Ok(())
+    }
+
     /// Takes the tool responses out of the messages waiting for a connection.
     fn take_pending_responses(&mut self) -> Vec<Outgoing> {
         let mut taken = Vec::new();
@@ -504,6 +531,19 @@ impl SessionTask {
         write: impl Future<Output = genai_wire::Result<()>>,
         goaway: Option<Instant>,
     ) -> Result<(), WriteFail> {
+        let classify = |e: genai_wire::Error| {
+            let e = Error::from(e);
+            if e.is_refused_locally() {
+                WriteFail::Refused(e)
+            } else {
+                WriteFail::Lost(e)
+            }
+        };
+        let mut write = std::pin::pin!(write);
+        // The common case: the socket takes the frame at once. No timer, no select.
+        if let Poll::Ready(r) = futures::poll!(write.as_mut()) {
+            return r.map_err(classify);
+        }
         let stalled = deadline_after(self.write_bound);
         let (deadline, at_goaway) = match goaway {
             Some(g) if g < stalled => (g, true),
@@ -511,10 +551,7 @@ impl SessionTask {
         };
         let result = tokio::select! {
             biased;
-            r = write => return r.map_err(|e| {
-                let e = Error::from(e);
-                if e.is_refused_locally() { WriteFail::Refused(e) } else { WriteFail::Lost(e) }
-            }),
+            r = write => return r.map_err(classify),
             _ = self.shutdown.cancelled() => WriteFail::Shutdown,
             _ = tokio::time::sleep_until(deadline) => if at_goaway {
                 WriteFail::GoAway
@@ -663,6 +700,13 @@ impl SessionTask {
     /// Runs one connection until it ends.
     async fn serve(&mut self, link: &mut Link) -> Exit {
         let mut goaway_deadline: Option<Instant> = None;
+        // One wait on the shutdown token for the whole connection, not one per iteration
+        // (each would lock the token and register a waiter anew).
+        let mut shutdown = std::pin::pin!(self.shutdown.clone().cancelled_owned());
+        // Likewise one wait for the tool lane's outbox; it is drained at the top of the
+        // loop, ahead of everything the application sends.
+        let outbox = self.outbox.clone();
+        let mut ready = std::pin::pin!(outbox.ready());
         loop {
             if let Some(seed) = self.seed.take() {
                 match self.write(link, &seed, goaway_deadline, false).await {
@@ -680,6 +724,9 @@ impl SessionTask {
                 if let Err(exit) = self.deliver(link, message, goaway_deadline).await {
                     return exit;
                 }
+            }
+            if let Err(exit) = self.drain_outbox(link, goaway_deadline).await {
+                return exit;
             }
             if let Err(exit) = self.flush_conversation(link, goaway_deadline).await {
                 return exit;
@@ -708,23 +755,8 @@ impl SessionTask {
             };
             tokio::select! {
                 biased;
-                _ = self.shutdown.cancelled() => return Exit::Shutdown,
-                item = self.outbox.pop() => {
-                    match self.state.ledger.route(&item.call_id, &item.response) {
-                        Route::Wire => {
-                            // Answered once written; a failed write leaves it in `pending`,
-                            // which the next connection hands to the ledger.
-                            let (call_id, response) = (item.call_id, item.response.clone());
-                            let message = ClientMessage::ToolResponse(ToolResponse { function_responses: vec![item.response] });
-                            if let Err(exit) = self.deliver(link, message, goaway_deadline).await {
-                                return exit;
-                            }
-                            self.state.ledger.answered(&call_id, &response);
-                        }
-                        Route::Conversation => self.as_conversation(&item.call_id, &item.response),
-                        Route::Drop => tracing::debug!(call_id = %item.call_id, "interim response for a call the server does not know: not sent"),
-                    }
-                }
+                _ = &mut shutdown => return Exit::Shutdown,
+                _ = &mut ready => ready.set(outbox.ready()),
                 frame = link.reader.next_frame() => {
                     let frame = match frame {
                         Some(Ok(frame)) => frame,

@@ -119,7 +119,16 @@ impl Outbox {
         }
     }
 
+    /// Completes when something was pushed since the last time it completed (a push
+    /// with no one waiting leaves a permit, so none is missed). The session task keeps
+    /// one across its loop and drains with [`Outbox::try_pop`]: no waiter is registered
+    /// and dropped per turn of the loop.
+    pub(crate) fn ready(&self) -> tokio::sync::futures::Notified<'_> {
+        self.notify.notified()
+    }
+
     /// Waits for the next response. Cancel-safe. Pends forever once closed and empty.
+    #[cfg(test)]
     pub(crate) async fn pop(&self) -> Outgoing {
         loop {
             let notified = self.notify.notified();

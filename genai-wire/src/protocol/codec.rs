@@ -7,7 +7,11 @@
 
 use crate::{Backend, Error, Result};
 
-use super::client::ClientMessage;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+
+use super::Blob;
+use super::client::{ClientMessage, RealtimeInput};
 use super::server::ServerMessage;
 
 /// Decodes one server frame (the payload of a text *or* binary websocket frame).
@@ -43,7 +47,43 @@ pub fn decode_client(bytes: &[u8]) -> Result<ClientMessage> {
 /// base64 and int64 fields as strings.
 pub fn encode_client(msg: &ClientMessage, backend: Backend) -> Result<String> {
     backend.check_client(msg)?;
+    if let Some(audio) = audio_only(msg) {
+        return Ok(encode_audio(audio));
+    }
     serde_json::to_string(msg).map_err(|e| Error::Invalid(format!("cannot encode: {e}")))
+}
+
+/// The blob of a `realtimeInput` that carries audio and nothing else: the message a
+/// voice session sends 50 times a second.
+fn audio_only(msg: &ClientMessage) -> Option<&Blob> {
+    match msg {
+        ClientMessage::RealtimeInput(RealtimeInput {
+            audio: Some(audio),
+            video: None,
+            text: None,
+            activity_start: None,
+            activity_end: None,
+            audio_stream_end: None,
+            media_chunks,
+        }) if media_chunks.is_empty() => Some(audio),
+        _ => None,
+    }
+}
+
+/// The same bytes serde writes for an audio-only `realtimeInput`, with the base64
+/// written straight into the frame: serde would build it in a temporary string and then
+/// scan every character of it for escapes (base64 has none), a measurable share of a
+/// voice session's CPU (BENCHMARKS.md §1, §7).
+fn encode_audio(audio: &Blob) -> String {
+    // The MIME type is the caller's: escaped like any JSON string.
+    let mime = serde_json::to_string(&audio.mime_type).unwrap_or_else(|_| "\"\"".into());
+    let mut out = String::with_capacity(56 + mime.len() + audio.data.len().div_ceil(3) * 4);
+    out.push_str(r#"{"realtimeInput":{"audio":{"mimeType":"#);
+    out.push_str(&mime);
+    out.push_str(r#","data":""#);
+    STANDARD.encode_string(&audio.data, &mut out);
+    out.push_str(r#""}}}"#);
+    out
 }
 
 /// Encodes a server message as canonical camelCase JSON (used by the emulator and in
@@ -62,6 +102,27 @@ pub fn encode_server(msg: &ServerMessage) -> String {
 mod tests {
     use super::*;
     use crate::protocol::{ServerPayload, SetupComplete};
+
+    #[test]
+    fn audio_frames_are_the_bytes_serde_writes() {
+        for (mime, len) in [("audio/pcm;rate=16000", 640), ("a\"b\\c\u{1}", 7), ("", 0)] {
+            let data: Vec<u8> = (0..len).map(|i| (i * 37 % 256) as u8).collect();
+            let msg = ClientMessage::RealtimeInput(RealtimeInput {
+                audio: Some(Blob::new(mime, data)),
+                ..Default::default()
+            });
+            let fast = encode_client(&msg, Backend::DeveloperApi).unwrap();
+            assert_eq!(fast, serde_json::to_string(&msg).unwrap());
+            assert_eq!(decode_client(fast.as_bytes()).unwrap(), msg);
+        }
+        // Anything besides audio goes the general way.
+        let msg = ClientMessage::RealtimeInput(RealtimeInput {
+            audio: Some(Blob::new("audio/pcm;rate=16000", vec![1, 2])),
+            audio_stream_end: Some(true),
+            ..Default::default()
+        });
+        assert!(audio_only(&msg).is_none());
+    }
 
     #[test]
     fn text_and_binary_bytes_decode_alike() {

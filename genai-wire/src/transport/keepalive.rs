@@ -17,7 +17,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use tokio::time::Instant;
+use std::pin::Pin;
+
+use tokio::time::{Instant, Sleep};
 
 use crate::{Error, Result};
 
@@ -82,12 +84,29 @@ impl Default for Liveness {
 /// }
 /// # }
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Keepalive {
     interval: Option<Duration>,
     timeout: Option<Duration>,
     liveness: Liveness,
     next_ping: Option<Instant>,
+    /// One timer for the connection's life, re-armed only when it fires: a session
+    /// task re-creates `tick()` on every turn of its loop, and a new timer each time
+    /// would be a timer-wheel insert and removal per message. It may fire early (the
+    /// liveness deadline moves later with every frame); `tick` then re-arms it.
+    timer: Option<Pin<Box<Sleep>>>,
+}
+
+impl Clone for Keepalive {
+    fn clone(&self) -> Self {
+        Keepalive {
+            interval: self.interval,
+            timeout: self.timeout,
+            liveness: self.liveness.clone(),
+            next_ping: self.next_ping,
+            timer: None,
+        }
+    }
 }
 
 impl Keepalive {
@@ -101,6 +120,7 @@ impl Keepalive {
             timeout,
             next_ping: interval.map(|i| Instant::now() + i),
             liveness,
+            timer: None,
         }
     }
 
@@ -149,7 +169,15 @@ impl Keepalive {
                 (Some(a), None) | (None, Some(a)) => a,
                 (None, None) => return std::future::pending().await,
             };
-            tokio::time::sleep_until(wake).await;
+            match &mut self.timer {
+                // Armed no later than needed (deadlines only move later): keep it.
+                Some(t) if !t.is_elapsed() && t.deadline() <= wake => {}
+                Some(t) => t.as_mut().reset(wake),
+                None => self.timer = Some(Box::pin(tokio::time::sleep_until(wake))),
+            }
+            if let Some(t) = &mut self.timer {
+                t.as_mut().await;
+            }
         }
     }
 }
