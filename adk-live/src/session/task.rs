@@ -144,24 +144,28 @@ impl SessionTask {
             self.outbox.clone(),
             self.metrics.clone(),
         );
-        tokio::spawn(
-            async move {
-                let Err(panic) = AssertUnwindSafe(self.run(link)).catch_unwind().await else {
-                    return;
-                };
-                // The backstop: whatever panicked, the tools stop and the application
-                // hears that the session is over.
-                let error = Error::Panicked(panic_message(&panic));
-                tracing::error!(%error, "session task panicked");
-                lane.shutdown().await;
-                report_undelivered(outbox.close(), &events, &metrics);
-                events.push(LiveEvent::Closed {
-                    close: None,
-                    error: Some(error.to_string()),
+        // `then`, not an `async` block around `run`: a block would keep its captures (the
+        // task and the link, ~2 KB) beside the `run` future for the session's whole life.
+        let session =
+            AssertUnwindSafe(self.run(link))
+                .catch_unwind()
+                .then(move |outcome| async move {
+                    let Err(panic) = outcome else {
+                        return;
+                    };
+                    // The backstop: whatever panicked, the tools stop and the application
+                    // hears that the session is over.
+                    let error = Error::Panicked(panic_message(&panic));
+                    tracing::error!(%error, "session task panicked");
+                    lane.shutdown().await;
+                    report_undelivered(outbox.close(), &events, &metrics);
+                    events.push(LiveEvent::Closed {
+                        close: None,
+                        error: Some(error.to_string()),
+                    });
                 });
-            }
-            .instrument(span),
-        )
+        let session = session.instrument(span);
+        tokio::spawn(session)
     }
 
     async fn run(mut self, mut link: Link) {
