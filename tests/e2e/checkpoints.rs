@@ -373,3 +373,51 @@ async fn disconnect_reports_results_the_server_never_read() {
         }
     }
 }
+
+/// A result answered just before the handle was refused (no checkpoint covers it) goes
+/// to the fresh session once, as conversation, not also in the history seed.
+#[tokio::test]
+async fn a_fresh_session_hears_an_unsettled_result_once() {
+    let emu = checkpoint_emulator(Duration::from_secs(600)).await;
+    let gates = Gates::new();
+    let builder = Live::builder()
+        .model("gemini-live-2.5-flash-preview")
+        .tool(gates.tool())
+        .tool_background("search");
+    let session = connect(&emu, Backend::DeveloperApi, builder).await;
+    let old = emu.wait_for_session(WAIT).await.unwrap();
+    session.send_text("search it").await.unwrap();
+    let call = old.wait_for_function_call(1, WAIT).await.unwrap();
+    gates.open_all();
+    until("the result on the wire", || {
+        deliveries(&old, &call.id) == vec![(0, false)]
+    })
+    .await;
+    old.expire_handles();
+    assert!(old.drop_connection());
+    events_until(&session, |e| {
+        matches!(e, LiveEvent::Reconnected { resumed: false })
+    })
+    .await;
+    let mut fresh = None;
+    until("the result as conversation on a fresh session", || {
+        fresh = emu
+            .sessions()
+            .into_iter()
+            .find(|s| s.id() != old.id() && !s.conversation_results().is_empty());
+        fresh.is_some()
+    })
+    .await;
+    let fresh = fresh.unwrap();
+    let received = fresh.received_client_messages();
+    let seed = received[1]["clientContent"].to_string();
+    assert!(seed.contains("search it"), "{seed}");
+    assert!(
+        !seed.contains(&format!("(id {})", call.id)),
+        "the result is said as conversation, not also seeded: {seed}"
+    );
+    let results = fresh.conversation_results();
+    assert_eq!(results.len(), 1);
+    assert_eq!(results[0].id, call.id);
+    session.disconnect().await;
+}

@@ -394,7 +394,13 @@ impl SessionTask {
             HistorySeed::ClientContent => false,
             HistorySeed::InitialHistoryInClientContent => true,
         };
-        let turns = self.state.history.seed_turns();
+        // Results about to go as conversation are said once, there, not also in the seed.
+        let again: Vec<&str> = self
+            .conversation_out
+            .iter()
+            .map(|h| h.call_id.as_str())
+            .collect();
+        let turns = self.state.history.seed_turns(&again);
         tracing::info!(
             turns = turns.len(),
             "seeding the fresh session with the conversation so far"
@@ -458,8 +464,10 @@ impl SessionTask {
             let Some(held) = self.conversation_out.remove(i) else {
                 break;
             };
-            match self.write(link, &held.message, goaway, true).await {
+            // Recorded as the call's result (tagged), not as a user turn.
+            match self.write(link, &held.message, goaway, false).await {
                 Ok(()) => {
+                    self.state.history.result(&held.call_id, &held.response);
                     Metrics::inc(&self.metrics.results_written);
                     self.state
                         .ledger
