@@ -333,10 +333,15 @@ async fn a_result_said_as_conversation_survives_repeated_rollbacks() {
 /// one the server read (it answered the close) is not.
 #[tokio::test]
 async fn disconnect_reports_results_the_server_never_read() {
-    for server_reads in [true, false] {
+    // With resumption off too: there the answer is followed only until the server has
+    // read it.
+    for (server_reads, resumption) in [(true, true), (false, true), (false, false)] {
         let emu = checkpoint_emulator(Duration::from_secs(600)).await;
         let gates = Gates::new();
-        let builder = Live::builder().tool(gates.tool()).tool_background("search");
+        let builder = Live::builder()
+            .tool(gates.tool())
+            .tool_background("search")
+            .configure(move |c| c.resumption = resumption);
         let session = connect(&emu, Backend::DeveloperApi, builder).await;
         let es = emu.wait_for_session(WAIT).await.unwrap();
         session.send_text("search it").await.unwrap();

@@ -79,8 +79,9 @@ const MAX_UNSETTLED_ANSWERS: usize = 256;
 /// See the module docs.
 #[derive(Debug, Default)]
 pub(crate) struct Ledger {
-    /// Resumption is off: an answered call is settled at once (a new connection is a
-    /// fresh session anyway).
+    /// Resumption is off: an answered call is settled once the server has read it (a new
+    /// connection is a fresh session anyway: what it never read goes there as
+    /// conversation).
     no_checkpoints: bool,
     /// Generation of the newest resumable handle (0: none yet).
     generation: u64,
@@ -244,10 +245,6 @@ impl Ledger {
     /// A result queued as conversation was written. Like a final on the wire, it is lost
     /// by a switch to a checkpoint older than this write, and said again then.
     pub(crate) fn written_as_conversation(&mut self, call_id: &str, response: &FunctionResponse) {
-        if self.no_checkpoints {
-            self.calls.remove(call_id);
-            return;
-        }
         let generation = self.generation;
         let barrier = self.next_barrier();
         if let Some(c) = self.calls.get_mut(call_id) {
@@ -282,6 +279,11 @@ impl Ledger {
                 c.unread = None;
             }
         }
+        if self.no_checkpoints {
+            // No checkpoint can lose what the server read: nothing further is owed.
+            self.calls
+                .retain(|_, c| !(c.answered.is_some() && c.unread.is_none()));
+        }
     }
 
     /// Nothing can be sent for this call any more (its answer was refused locally and
@@ -290,26 +292,24 @@ impl Ledger {
         self.calls.remove(call_id);
     }
 
-    /// A final response was written on the wire.
-    pub(crate) fn answered(&mut self, call_id: &str, response: &FunctionResponse) {
+    /// A final response was written on the wire. Returns a call the ledger had to stop
+    /// following to stay bounded (its answer may be lost by a later rollback: report it).
+    pub(crate) fn answered(
+        &mut self,
+        call_id: &str,
+        response: &FunctionResponse,
+    ) -> Option<(String, String)> {
         if response.will_continue == Some(true) {
-            return;
+            return None;
         }
         let generation = self.generation;
-        let Some(c) = self.calls.get_mut(call_id) else {
-            return;
-        };
+        let c = self.calls.get_mut(call_id)?;
         if c.deferred {
             // The immediate "running" answer closed the call on the server: the result
             // that follows goes as conversation.
             c.deferred = false;
             c.orphaned = true;
-            return;
-        }
-        if self.no_checkpoints {
-            // No checkpoint can lose it: nothing further is owed on this call.
-            self.calls.remove(call_id);
-            return;
+            return None;
         }
         // Kept until a newer handle settles it: a switch before then resumes a checkpoint
         // that lacks it.
@@ -325,9 +325,10 @@ impl Ledger {
                 .filter_map(|(id, c)| c.answered.as_ref().map(|(at, _)| (*at, id.clone())))
                 .min();
             if let Some((_, id)) = oldest {
-                self.calls.remove(&id);
+                return self.calls.remove(&id).map(|c| (id, c.name));
             }
         }
+        None
     }
 
     /// True when switching connection now loses nothing: no call is unsettled, and the
@@ -612,6 +613,32 @@ mod tests {
         assert!(again > barrier);
         l.barrier_read(again);
         l.new_handle(); // H3, after the server read the resend
+        assert!(l.is_settled());
+    }
+
+    #[test]
+    fn a_call_forgotten_to_stay_bounded_is_handed_back_to_be_reported() {
+        let mut l = Ledger::default();
+        for i in 0..MAX_UNSETTLED_ANSWERS {
+            let id = format!("c{i}");
+            l.issued(&id, "t", false, false);
+            assert_eq!(l.answered(&id, &fin(&id)), None);
+        }
+        l.issued("last", "t", false, false);
+        assert_eq!(
+            l.answered("last", &fin("last")),
+            Some(("c0".to_owned(), "t".to_owned())),
+            "the oldest, handed back"
+        );
+    }
+
+    #[test]
+    fn without_checkpoints_an_answer_is_followed_until_the_server_read_it() {
+        let mut l = Ledger::without_checkpoints();
+        l.issued("a", "t", false, false);
+        l.answered("a", &fin("a"));
+        assert_eq!(l.unread_answers(), vec![("a".to_owned(), "t".to_owned())]);
+        read(&mut l);
         assert!(l.is_settled());
     }
 }

@@ -15,6 +15,9 @@ use genai_wire::{Backend, CloseInfo};
 
 use crate::error::{Error, Result};
 
+/// The barrier written before our close: above any the session uses.
+const CLOSING_BARRIER: u64 = u64::MAX;
+
 /// The longest a closing handshake may take.
 const CLOSE_BOUND: Duration = Duration::from_secs(2);
 
@@ -128,16 +131,21 @@ impl Link {
         Ok(text)
     }
 
-    /// Closes the connection: sends our close and, with `await_reply`, reads until the
-    /// server's (bounded at [`CLOSE_BOUND`]; skipped on a broken stream). True when the
-    /// server answered the close: it had read every frame written before it (RFC 6455
-    /// §5.5.1).
+    /// Closes the connection: sends our close and, with `await_reply`, a barrier before it
+    /// and reads until the server's close (bounded at [`CLOSE_BOUND`]; skipped on a broken
+    /// stream). True when the server answered the barrier: it had read every frame
+    /// written before it.
     pub(crate) async fn close(mut self, await_reply: bool) -> bool {
         if self.broken {
             return false;
         }
         let Link { writer, reader, .. } = &mut self;
         let handshake = async {
+            if await_reply {
+                // Its pong proves the server read everything before it; a close frame
+                // alone does not (it may be the server's own, sent before ours).
+                writer.barrier(CLOSING_BARRIER).await.ok()?;
+            }
             writer.close(CLOSE_NORMAL, "client closed").await.ok()?;
             if !await_reply {
                 return Some(false);
@@ -145,7 +153,9 @@ impl Link {
             loop {
                 match reader.next_frame().await? {
                     Ok(_) => continue,
-                    Err(genai_wire::Error::Closed(c)) => return Some(c.code != CLOSE_ABNORMAL),
+                    Err(genai_wire::Error::Closed(c)) if c.code != CLOSE_ABNORMAL => {
+                        return Some(reader.barrier() == CLOSING_BARRIER);
+                    }
                     Err(_) => return Some(false),
                 }
             }

@@ -222,6 +222,7 @@ impl SessionTask {
         self.lane.shutdown().await;
         let mut lost = self.take_pending_responses();
         lost.extend(self.outbox.close());
+        let reported: Vec<String> = lost.iter().map(|o| o.call_id.clone()).collect();
         report_undelivered(lost, &self.events, &self.metrics);
         for held in std::mem::take(&mut self.conversation_out) {
             self.report_conversation_lost(held.call_id, held.response.name);
@@ -235,7 +236,10 @@ impl SessionTask {
             self.state.ledger.unread_answers()
         };
         for (call_id, name) in unsure {
-            self.report_conversation_lost(call_id, name);
+            // A resend still waiting in `pending` was reported just above.
+            if !reported.contains(&call_id) {
+                self.report_conversation_lost(call_id, name);
+            }
         }
         self.events.push(LiveEvent::Closed {
             close,
@@ -340,7 +344,10 @@ impl SessionTask {
                 continue;
             }
             if self.resumption {
-                self.state.ledger.answered(&item.call_id, &item.response);
+                if let Some((id, name)) = self.state.ledger.answered(&item.call_id, &item.response)
+                {
+                    self.report_conversation_lost(id, name);
+                }
             } else {
                 // Without resumption every new connection is a fresh session.
                 self.as_conversation(&item.call_id, &item.response);
@@ -500,14 +507,25 @@ impl SessionTask {
         while let Some(item) = self.outbox.try_pop() {
             match self.state.ledger.route(&item.call_id, &item.response) {
                 Route::Wire => {
-                    // Answered once written; a failed write leaves it in `pending`, which
-                    // the next connection hands to the ledger.
-                    let (call_id, response) = (item.call_id, item.response.clone());
+                    // Answered once written (what was written: a refused response is
+                    // replaced by a small error); a failed write leaves it in `pending`,
+                    // which the next connection hands to the ledger.
+                    let call_id = item.call_id;
                     let message = ClientMessage::ToolResponse(ToolResponse {
                         function_responses: vec![item.response],
                     });
-                    self.deliver(link, message, goaway).await?;
-                    self.state.ledger.answered(&call_id, &response);
+                    match self.deliver(link, message, goaway).await? {
+                        Some(ClientMessage::ToolResponse(mut sent))
+                            if !sent.function_responses.is_empty() =>
+                        {
+                            let response = sent.function_responses.swap_remove(0);
+                            if let Some(evicted) = self.state.ledger.answered(&call_id, &response) {
+                                self.report_conversation_lost(evicted.0, evicted.1);
+                            }
+                        }
+                        // Nothing could be sent (reported as such): nothing to follow.
+                        _ => self.state.ledger.abandoned(&call_id),
+                    }
                 }
                 Route::Conversation => self.as_conversation(&item.call_id, &item.response),
                 Route::Drop => tracing::debug!(
@@ -587,8 +605,10 @@ impl SessionTask {
         let text = link.encode(message).map_err(WriteFail::Refused)?;
         let Link { writer, broken, .. } = link;
         self.bounded(broken, writer.send_text(text), goaway).await?;
-        self.replay.sent(message);
+        // The seed and results said as conversation are the ledger's to say again, not
+        // transparent resumption's (both would replay them).
         if record {
+            self.replay.sent(message);
             self.state.history.sent(message);
         }
         if let ClientMessage::ToolResponse(t) = message {
@@ -615,20 +635,21 @@ impl SessionTask {
 
     /// Writes a message; on a failure that ends the connection, keeps it (first in line)
     /// for the next one. A message refused locally is reported, and a refused tool
-    /// response is replaced by a small error response on the same call.
+    /// response is replaced by a small error response on the same call. Returns what was
+    /// written, if anything.
     async fn deliver(
         &mut self,
         link: &mut Link,
         message: ClientMessage,
         goaway: Option<Instant>,
-    ) -> Result<(), Exit> {
+    ) -> Result<Option<ClientMessage>, Exit> {
         let mut message = message;
         loop {
             match self.write(link, &message, goaway, true).await {
-                Ok(()) => return Ok(()),
+                Ok(()) => return Ok(Some(message)),
                 Err(WriteFail::Refused(e)) => match self.refused(message, e) {
                     Some(replacement) => message = replacement,
-                    None => return Ok(()),
+                    None => return Ok(None),
                 },
                 Err(fail) => {
                     self.pending.push_front(message);
@@ -733,7 +754,7 @@ impl SessionTask {
                 }
             }
             while let Some(message) = self.pending.pop_front() {
-                if let Err(exit) = self.deliver(link, message, goaway_deadline).await {
+                if let Err(exit) = self.deliver(link, message, goaway_deadline).await.map(drop) {
                     return exit;
                 }
             }
@@ -809,7 +830,7 @@ impl SessionTask {
                 _ = goaway => return Exit::Switch,
                 message = self.app_rx.recv() => {
                     let Some(message) = message else { return Exit::Shutdown };
-                    if let Err(exit) = self.deliver(link, *message, goaway_deadline).await {
+                    if let Err(exit) = self.deliver(link, *message, goaway_deadline).await.map(drop) {
                         return exit;
                     }
                 }

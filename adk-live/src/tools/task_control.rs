@@ -59,10 +59,12 @@ pub(crate) fn is_control(name: &str) -> bool {
     name == LIST || name == CANCEL
 }
 
-/// The answer to `get_running_tasks`.
+/// The answer to `get_running_tasks`: the background calls (a standard call holds the
+/// model until it answers, so it is not the model's to list).
 pub(crate) fn list(running: &[RunningCall]) -> Value {
     let tasks: Vec<Value> = running
         .iter()
+        .filter(|c| c.background)
         .map(|c| {
             json!({
                 "task_id": c.call_id,
