@@ -92,12 +92,27 @@ pub(crate) struct Ledger {
     closed: HashSet<String>,
     /// The conversation changed (model output, a turn we wrote) since the newest handle.
     output_since_handle: bool,
+    barriers: Barriers,
+}
+
+/// The barriers' sequence numbers (a field of its own, so that it can be borrowed beside
+/// a call of the ledger's map).
+#[derive(Debug, Default)]
+struct Barriers {
     /// The last barrier handed out to be written.
-    barrier_sent: u64,
-    /// An answer waits for the barrier `barrier_sent + 1`, not yet written.
-    barrier_due: bool,
+    sent: u64,
+    /// An answer waits for the barrier `sent + 1`, not yet written.
+    due: bool,
     /// The highest barrier the server answered.
-    barrier_read: u64,
+    read: u64,
+}
+
+impl Barriers {
+    /// The barrier that will follow what is written now.
+    fn next(&mut self) -> u64 {
+        self.due = true;
+        self.sent + 1
+    }
 }
 
 /// Closed ids remembered (oldest forgotten past this, by clearing: a late response for a
@@ -246,34 +261,27 @@ impl Ledger {
     /// by a switch to a checkpoint older than this write, and said again then.
     pub(crate) fn written_as_conversation(&mut self, call_id: &str, response: &FunctionResponse) {
         let generation = self.generation;
-        let barrier = self.next_barrier();
         if let Some(c) = self.calls.get_mut(call_id) {
             c.answered = Some((generation, response.clone()));
-            c.unread = Some(barrier);
+            c.unread = Some(self.barriers.next());
         }
-    }
-
-    /// The barrier that will follow what is written now.
-    fn next_barrier(&mut self) -> u64 {
-        self.barrier_due = true;
-        self.barrier_sent + 1
     }
 
     /// The barrier to write now (after the answers it covers), if one is owed.
     pub(crate) fn take_barrier(&mut self) -> Option<u64> {
-        if !std::mem::take(&mut self.barrier_due) {
+        if !std::mem::take(&mut self.barriers.due) {
             return None;
         }
-        self.barrier_sent += 1;
-        Some(self.barrier_sent)
+        self.barriers.sent += 1;
+        Some(self.barriers.sent)
     }
 
     /// The server answered barrier `seq`: it has read every answer written before it.
     pub(crate) fn barrier_read(&mut self, seq: u64) {
-        if seq <= self.barrier_read {
+        if seq <= self.barriers.read {
             return;
         }
-        self.barrier_read = seq;
+        self.barriers.read = seq;
         for c in self.calls.values_mut() {
             if c.unread.is_some_and(|b| b <= seq) {
                 c.unread = None;
@@ -313,10 +321,8 @@ impl Ledger {
         }
         // Kept until a newer handle settles it: a switch before then resumes a checkpoint
         // that lacks it.
-        let barrier = self.barrier_sent + 1;
-        self.barrier_due = true;
         c.answered = Some((generation, response.clone()));
-        c.unread = Some(barrier);
+        c.unread = Some(self.barriers.next());
         let answered = self.calls.values().filter(|c| c.answered.is_some()).count();
         if answered > MAX_UNSETTLED_ANSWERS {
             let oldest = self
@@ -401,8 +407,7 @@ impl Ledger {
                 (Some((at, response)), true) if *at >= resumed => {
                     recovery.resend.push(response.clone());
                     // Written again: the barrier that follows proves it read.
-                    c.unread = Some(self.barrier_sent + 1);
-                    self.barrier_due = true;
+                    c.unread = Some(self.barriers.next());
                 }
                 (Some(_), true) => {}
                 (Some((_, response)), false) => {
