@@ -225,6 +225,13 @@ impl EventQueue {
         }
     }
 
+    /// Reports a final tool response that may never reach the model
+    /// ([`LiveEvent::ToolResultUndelivered`]), and counts it.
+    pub(crate) fn result_undelivered(&self, call_id: String, name: String) {
+        Metrics::inc(&self.metrics.undelivered_results);
+        self.push(LiveEvent::ToolResultUndelivered { call_id, name });
+    }
+
     pub(crate) fn push(&self, event: LiveEvent) {
         let is_audio = matches!(event, LiveEvent::Audio { .. });
         {

@@ -138,12 +138,7 @@ impl SessionTask {
             "live_session",
             session_id = link.session_id.as_deref().unwrap_or("")
         );
-        let (events, lane, outbox, metrics) = (
-            self.events.clone(),
-            self.lane.clone(),
-            self.outbox.clone(),
-            self.metrics.clone(),
-        );
+        let (events, lane, outbox) = (self.events.clone(), self.lane.clone(), self.outbox.clone());
         // `then`, not an `async` block around `run`: a block would keep its captures (the
         // task and the link, ~2 KB) beside the `run` future for the session's whole life.
         let session =
@@ -158,7 +153,7 @@ impl SessionTask {
                     let error = Error::Panicked(panic_message(&panic));
                     tracing::error!(%error, "session task panicked");
                     lane.shutdown().await;
-                    report_undelivered(outbox.close(), &events, &metrics);
+                    report_undelivered(outbox.close(), &events);
                     events.push(LiveEvent::Closed {
                         close: None,
                         error: Some(error.to_string()),
@@ -223,9 +218,10 @@ impl SessionTask {
         let mut lost = self.take_pending_responses();
         lost.extend(self.outbox.close());
         let reported: Vec<String> = lost.iter().map(|o| o.call_id.clone()).collect();
-        report_undelivered(lost, &self.events, &self.metrics);
+        report_undelivered(lost, &self.events);
         for held in std::mem::take(&mut self.conversation_out) {
-            self.report_conversation_lost(held.call_id, held.response.name);
+            self.events
+                .result_undelivered(held.call_id, held.response.name);
         }
         // The session died before a newer checkpoint covered these answers, or was closed
         // before the server was known to have read them (a half-open socket takes writes
@@ -238,7 +234,7 @@ impl SessionTask {
         for (call_id, name) in unsure {
             // A resend still waiting in `pending` was reported just above.
             if !reported.contains(&call_id) {
-                self.report_conversation_lost(call_id, name);
+                self.events.result_undelivered(call_id, name);
             }
         }
         self.events.push(LiveEvent::Closed {
@@ -346,7 +342,7 @@ impl SessionTask {
             if self.resumption {
                 if let Some((id, name)) = self.state.ledger.answered(&item.call_id, &item.response)
                 {
-                    self.report_conversation_lost(id, name);
+                    self.events.result_undelivered(id, name);
                 }
             } else {
                 // Without resumption every new connection is a fresh session.
@@ -483,7 +479,8 @@ impl SessionTask {
                 Err(WriteFail::Refused(e)) => {
                     tracing::warn!(error = %e, call_id = %held.call_id, "result as conversation refused locally");
                     self.state.ledger.abandoned(&held.call_id);
-                    self.report_conversation_lost(held.call_id, held.response.name);
+                    self.events
+                        .result_undelivered(held.call_id, held.response.name);
                 }
                 Err(fail) => {
                     self.conversation_out.insert(i, held);
@@ -492,12 +489,6 @@ impl SessionTask {
             }
         }
         Ok(())
-    }
-
-    fn report_conversation_lost(&self, call_id: String, name: String) {
-        Metrics::inc(&self.metrics.undelivered_results);
-        self.events
-            .push(LiveEvent::ToolResultUndelivered { call_id, name });
     }
 
     /// Writes every response the tool lane has queued, each where the ledger routes it:
@@ -520,7 +511,7 @@ impl SessionTask {
                         {
                             let response = sent.function_responses.swap_remove(0);
                             if let Some(evicted) = self.state.ledger.answered(&call_id, &response) {
-                                self.report_conversation_lost(evicted.0, evicted.1);
+                                self.events.result_undelivered(evicted.0, evicted.1);
                             }
                         }
                         // Nothing could be sent (reported as such): nothing to follow.
@@ -687,14 +678,7 @@ impl SessionTask {
             if already_replaced {
                 // The small replacement was refused too (e.g. no id where one is needed):
                 // nothing can be sent for this call.
-                report_undelivered(
-                    vec![Outgoing {
-                        call_id,
-                        response: r,
-                    }],
-                    &self.events,
-                    &self.metrics,
-                );
+                self.events.result_undelivered(call_id, r.name);
                 continue;
             }
             replacements.push(FunctionResponse {
@@ -840,18 +824,13 @@ impl SessionTask {
 }
 
 /// Reports each response as undelivered: none is dropped silently.
-fn report_undelivered(lost: Vec<Outgoing>, events: &EventQueue, metrics: &Metrics) {
+fn report_undelivered(lost: Vec<Outgoing>, events: &EventQueue) {
     for item in lost {
         // Interim responses (acks, progress) are superseded by the final one; only a
         // final that cannot be delivered leaves the model without an answer.
-        if item.response.will_continue == Some(true) {
-            continue;
+        if item.response.will_continue != Some(true) {
+            events.result_undelivered(item.call_id, item.response.name);
         }
-        Metrics::inc(&metrics.undelivered_results);
-        events.push(LiveEvent::ToolResultUndelivered {
-            call_id: item.call_id,
-            name: item.response.name,
-        });
     }
 }
 

@@ -372,11 +372,8 @@ impl ToolLane {
 
     fn send(&self, call_id: &str, response: FunctionResponse) {
         if let Err(lost) = self.outbox.push(call_id, response) {
-            Metrics::inc(&self.metrics.undelivered_results);
-            self.events.push(LiveEvent::ToolResultUndelivered {
-                call_id: lost.call_id,
-                name: lost.response.name,
-            });
+            self.events
+                .result_undelivered(lost.call_id, lost.response.name);
         }
     }
 
