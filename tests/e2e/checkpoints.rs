@@ -10,10 +10,39 @@
 use std::time::Duration;
 
 use adk_live::prelude::*;
-use genai_wire::emulator::{Emulator, EmulatorHandle};
+use genai_wire::emulator::{Emulator, EmulatorHandle, SessionHandle};
 use serde_json::json;
 
 use crate::support::*;
+
+/// The emulator session, other than `old`, that received a result as conversation (a
+/// refused resume attempt makes a session of its own, closed with 1008).
+async fn fresh_session_with_a_result(emu: &EmulatorHandle, old: &SessionHandle) -> SessionHandle {
+    let mut fresh = None;
+    until("the result as conversation on a fresh session", || {
+        fresh = emu
+            .sessions()
+            .into_iter()
+            .find(|s| s.id() != old.id() && !s.conversation_results().is_empty());
+        fresh.is_some()
+    })
+    .await;
+    fresh.unwrap()
+}
+
+/// Waits for the session's first resumable handle (the checkpoint before any call).
+async fn first_handle(session: &LiveHandle) {
+    events_until(session, |e| {
+        matches!(
+            e,
+            LiveEvent::Resumption {
+                resumable: true,
+                ..
+            }
+        )
+    })
+    .await;
+}
 
 async fn checkpoint_emulator(handle_lag: Duration) -> EmulatorHandle {
     Emulator::builder()
@@ -51,16 +80,7 @@ async fn one_point(point: Point, disruption: Disruption) {
     let builder = Live::builder().tool(gates.tool()).tool_background("search");
     let session = connect(&emu, Backend::DeveloperApi, builder).await;
     let es = emu.wait_for_session(WAIT).await.unwrap();
-    events_until(&session, |e| {
-        matches!(
-            e,
-            LiveEvent::Resumption {
-                resumable: true,
-                ..
-            }
-        )
-    })
-    .await;
+    first_handle(&session).await;
     session.send_text("search it").await.unwrap();
     let call = es.wait_for_function_call(1, WAIT).await.unwrap();
     match point {
@@ -242,18 +262,7 @@ async fn a_refused_handle_mid_call_seeds_the_fresh_session_then_delivers_the_res
     })
     .await;
 
-    // The refused resume attempt makes a session of its own (closed with 1008); the
-    // fresh one is the session that receives the result.
-    let mut fresh = None;
-    until("the result as conversation on a fresh session", || {
-        fresh = emu
-            .sessions()
-            .into_iter()
-            .find(|s| s.id() != old.id() && !s.conversation_results().is_empty());
-        fresh.is_some()
-    })
-    .await;
-    let fresh = fresh.unwrap();
+    let fresh = fresh_session_with_a_result(&emu, &old).await;
     // First the seed (the user's words and the call) as context, no reply asked for;
     // then the result as conversation.
     let received = fresh.received_client_messages();
@@ -291,16 +300,7 @@ async fn a_result_said_as_conversation_survives_repeated_rollbacks() {
     let builder = Live::builder().tool(gates.tool()).tool_background("search");
     let session = connect(&emu, Backend::DeveloperApi, builder).await;
     let es = emu.wait_for_session(WAIT).await.unwrap();
-    events_until(&session, |e| {
-        matches!(
-            e,
-            LiveEvent::Resumption {
-                resumable: true,
-                ..
-            }
-        )
-    })
-    .await;
+    first_handle(&session).await;
     session.send_text("search it").await.unwrap();
     let call = es.wait_for_function_call(1, WAIT).await.unwrap();
     assert!(es.drop_connection());
@@ -404,16 +404,7 @@ async fn a_fresh_session_hears_an_unsettled_result_once() {
         matches!(e, LiveEvent::Reconnected { resumed: false })
     })
     .await;
-    let mut fresh = None;
-    until("the result as conversation on a fresh session", || {
-        fresh = emu
-            .sessions()
-            .into_iter()
-            .find(|s| s.id() != old.id() && !s.conversation_results().is_empty());
-        fresh.is_some()
-    })
-    .await;
-    let fresh = fresh.unwrap();
+    let fresh = fresh_session_with_a_result(&emu, &old).await;
     let received = fresh.received_client_messages();
     let seed = received[1]["clientContent"].to_string();
     assert!(seed.contains("search it"), "{seed}");
