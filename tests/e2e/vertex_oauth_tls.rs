@@ -125,14 +125,19 @@ async fn connect_vertex_over_wss_with_a_service_account_token() {
     session.disconnect().await;
 }
 
-#[tokio::test]
-async fn a_wrong_bearer_token_is_refused() {
-    let emu = Emulator::builder()
+/// A Vertex emulator that accepts only `token`.
+async fn vertex_emulator_expecting(token: &str) -> genai_wire::emulator::EmulatorHandle {
+    Emulator::builder()
         .backend(Backend::VertexAi)
-        .access_token("right")
+        .access_token(token)
         .bind("127.0.0.1:0")
         .await
-        .unwrap();
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_wrong_bearer_token_is_refused() {
+    let emu = vertex_emulator_expecting("right").await;
     let err = Live::builder()
         .base_url(emu.base_url())
         .connect_vertex("p", "us-central1", "wrong")
@@ -167,12 +172,7 @@ impl genai_wire::auth::TokenSource for Flaky {
 #[tokio::test]
 async fn a_token_outage_is_retried_and_a_refusal_is_not() {
     for outage in [true, false] {
-        let emu = Emulator::builder()
-            .backend(Backend::VertexAi)
-            .access_token("right")
-            .bind("127.0.0.1:0")
-            .await
-            .unwrap();
+        let emu = vertex_emulator_expecting("right").await;
         let source = Arc::new(Flaky {
             calls: AtomicUsize::new(0),
             fail_on: 1..3,
