@@ -23,7 +23,7 @@ use std::process::ExitCode;
 use adk_live::prelude::TransportConfig;
 use clap::{Parser, Subcommand, ValueEnum};
 use examples::load::client::{self, ClientOpts, Target};
-use examples::load::launch::EmulatorProcess;
+use examples::load::launch::{self, EmulatorProcess};
 use examples::load::server::{self, ControlClient, ServeOpts};
 
 const DEFAULT_SCENARIO: &str = concat!(
@@ -151,15 +151,7 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let mut rt = tokio::runtime::Builder::new_multi_thread();
-    rt.enable_all();
-    if args.threads > 0 {
-        rt.worker_threads(args.threads);
-    }
-    if args.event_interval > 0 {
-        rt.event_interval(args.event_interval);
-    }
-    let rt = match rt.build() {
+    let rt = match launch::runtime(args.threads, args.event_interval) {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("loadtest: runtime: {e}");

@@ -767,12 +767,7 @@ fn server_frames_after_stop(es: &SessionHandle) -> String {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let mut rt = tokio::runtime::Builder::new_multi_thread();
-    rt.enable_all();
-    if args.threads > 0 {
-        rt.worker_threads(args.threads);
-    }
-    let rt = match rt.build() {
+    let rt = match examples::load::launch::runtime(args.threads, 0) {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("soak: runtime: {e}");

@@ -8,6 +8,20 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+/// The multi-thread runtime of a harness binary: `threads` workers and tokio's
+/// `event_interval` (0 for tokio's default of each).
+pub fn runtime(threads: usize, event_interval: u32) -> std::io::Result<tokio::runtime::Runtime> {
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    rt.enable_all();
+    if threads > 0 {
+        rt.worker_threads(threads);
+    }
+    if event_interval > 0 {
+        rt.event_interval(event_interval);
+    }
+    rt.build()
+}
+
 /// The emulator's `{"event":"listening",...}` line.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Listening {
