@@ -312,11 +312,13 @@ async fn vertex_transparent_resumption_replays_unconsumed_messages() {
         )
     })
     .await;
-    // Stop the server from reading, send two more, then kill the connection: neither was
-    // reported consumed, so both are sent again on the resumed connection.
+    // Stop the server from reading, send two more with audio between them (encoded by
+    // this task, written as a ready frame), then kill the connection: none was reported
+    // consumed, so all three are sent again, in order, on the resumed connection.
     assert!(emu.control().stall_pongs(&es.id(), Duration::from_secs(2)));
     stall_started(&es).await;
     session.send_text("two").await.unwrap();
+    session.send_audio(&[0, 0, 1, 0]).await.unwrap();
     session.send_text("three").await.unwrap();
     // The session writes in order: once it has refused a message too large to send (an
     // `Error` event, nothing written), "two" and "three" are on the old connection.
@@ -345,5 +347,19 @@ async fn vertex_transparent_resumption_replays_unconsumed_messages() {
         .map(|(_, t)| t)
         .collect();
     assert_eq!(on_new, ["two", "three"]);
+    let replayed: Vec<Value> = es
+        .frames()
+        .into_iter()
+        .filter(|f| f.conn == 1 && f.kind.starts_with("realtimeInput."))
+        .map(|f| f.json()["realtimeInput"].clone())
+        .collect();
+    assert_eq!(
+        replayed,
+        [
+            serde_json::json!({"text": "two"}),
+            serde_json::json!({"audio": {"mimeType": "audio/pcm;rate=16000", "data": "AAABAA=="}}),
+            serde_json::json!({"text": "three"}),
+        ]
+    );
     session.disconnect().await;
 }

@@ -5,12 +5,14 @@ use std::sync::Arc;
 use futures::Stream;
 use genai_wire::Backend;
 use genai_wire::protocol::{
-    ActivityEnd, ActivityStart, Blob, ClientContent, ClientMessage, Content, Part, RealtimeInput,
+    self, ActivityEnd, ActivityStart, Blob, ClientContent, ClientMessage, Content, Part,
+    RealtimeInput,
 };
 use tokio::sync::{Mutex, mpsc};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::outbound::Outbound;
 use crate::error::{Error, Result};
 use crate::event::{CancelReason, EventQueue, LiveEvent};
 use crate::metrics::{Metrics, MetricsSnapshot};
@@ -23,7 +25,7 @@ use crate::tools::{BackgroundToolTracker, RunningTools};
 /// session task closes the socket and waits for the tool tasks (bounded by the grace
 /// period) in the background. [`LiveHandle::disconnect`] does the same and waits for it.
 pub struct LiveHandle {
-    pub(super) tx: mpsc::Sender<Box<ClientMessage>>,
+    pub(super) tx: mpsc::Sender<Outbound>,
     pub(super) events: Arc<EventQueue>,
     pub(super) shutdown: CancellationToken,
     pub(super) task: Mutex<Option<JoinHandle<()>>>,
@@ -49,10 +51,11 @@ impl LiveHandle {
     /// Sends any client message (checked against the backend's field rules first).
     pub async fn send(&self, message: ClientMessage) -> Result<()> {
         self.backend.check_client(&message)?;
-        self.tx
-            .send(Box::new(message))
-            .await
-            .map_err(|_| Error::SessionEnded)
+        self.queue(message.into()).await
+    }
+
+    async fn queue(&self, item: Outbound) -> Result<()> {
+        self.tx.send(item).await.map_err(|_| Error::SessionEnded)
     }
 
     /// Streams user audio: PCM16 little-endian mono at 16 kHz.
@@ -61,16 +64,13 @@ impl LiveHandle {
     }
 
     /// Streams user audio: PCM16 little-endian mono at `sample_rate` Hz.
+    ///
+    /// Encoded here, in the caller's task, straight from the samples (the frame
+    /// [`send`](Self::send) would write for the same `realtimeInput`): the session task
+    /// only writes it.
     pub async fn send_audio_at(&self, pcm: &[u8], sample_rate: u32) -> Result<()> {
-        let blob = Blob {
-            mime_type: format!("audio/pcm;rate={sample_rate}"),
-            data: pcm.to_vec(),
-        };
-        self.send(ClientMessage::RealtimeInput(RealtimeInput {
-            audio: Some(blob),
-            ..Default::default()
-        }))
-        .await
+        let frame = protocol::encode_audio_input(pcm, sample_rate);
+        self.queue(Outbound::Audio(frame.into_boxed_str())).await
     }
 
     /// Sends a video frame (JPEG or PNG), about one per second.

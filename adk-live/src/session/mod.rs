@@ -27,14 +27,17 @@ use ledger::Ledger;
 use link::Dialer;
 use replay::Replay;
 use task::SessionTask;
+use wake::Wakes;
 
 pub(crate) mod control;
 mod handle;
 pub(crate) mod history;
 pub(crate) mod ledger;
 pub(crate) mod link;
+mod outbound;
 pub(crate) mod replay;
 pub(crate) mod task;
+mod wake;
 
 pub use handle::LiveHandle;
 
@@ -120,6 +123,7 @@ pub(crate) async fn start(
         conversation_out: VecDeque::new(),
         seed: None,
         resumption: config.resumption,
+        wakes: Wakes::new(),
     }
     .spawn(link);
     Ok(LiveHandle {

@@ -9,7 +9,7 @@
 
 use std::collections::VecDeque;
 
-use genai_wire::protocol::ClientMessage;
+use super::outbound::Outbound;
 
 /// At most this many unconsumed messages are kept (oldest dropped first).
 pub(crate) const MAX_UNCONSUMED: usize = 4096;
@@ -18,7 +18,7 @@ pub(crate) const MAX_UNCONSUMED: usize = 4096;
 pub(crate) struct Replay {
     enabled: bool,
     next_index: i64,
-    unconsumed: VecDeque<(i64, ClientMessage)>,
+    unconsumed: VecDeque<(i64, Outbound)>,
 }
 
 impl Replay {
@@ -30,16 +30,16 @@ impl Replay {
         }
     }
 
-    /// Records a message written on the current connection.
-    pub(crate) fn sent(&mut self, message: &ClientMessage) {
+    /// Records a message written on the current connection (`item` makes the copy to
+    /// keep, called only when replay is on).
+    pub(crate) fn sent(&mut self, item: impl FnOnce() -> Outbound) {
         if !self.enabled {
             return;
         }
         if self.unconsumed.len() == MAX_UNCONSUMED {
             self.unconsumed.pop_front();
         }
-        self.unconsumed
-            .push_back((self.next_index, message.clone()));
+        self.unconsumed.push_back((self.next_index, item()));
         self.next_index += 1;
     }
 
@@ -52,7 +52,7 @@ impl Replay {
 
     /// A new connection: returns the messages to send again (oldest first) and restarts
     /// the numbering.
-    pub(crate) fn take_for_new_link(&mut self) -> Vec<ClientMessage> {
+    pub(crate) fn take_for_new_link(&mut self) -> Vec<Outbound> {
         self.next_index = 1;
         self.unconsumed.drain(..).map(|(_, m)| m).collect()
     }
@@ -61,15 +61,31 @@ impl Replay {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use genai_wire::protocol::ClientMessage;
+
+    fn text(t: &str) -> impl FnOnce() -> Outbound {
+        let t = t.to_owned();
+        move || ClientMessage::realtime_text(t).into()
+    }
+
+    fn texts(items: Vec<Outbound>) -> Vec<ClientMessage> {
+        items
+            .into_iter()
+            .map(|o| match o {
+                Outbound::Message(m) => *m,
+                other => panic!("not a message: {other:?}"),
+            })
+            .collect()
+    }
 
     #[test]
     fn keeps_what_was_not_consumed() {
         let mut r = Replay::new(true);
         for t in ["a", "b", "c"] {
-            r.sent(&ClientMessage::realtime_text(t));
+            r.sent(text(t));
         }
         r.consumed(1);
-        let again = r.take_for_new_link();
+        let again = texts(r.take_for_new_link());
         assert_eq!(
             again,
             vec![
@@ -77,11 +93,11 @@ mod tests {
                 ClientMessage::realtime_text("c")
             ]
         );
-        r.sent(&ClientMessage::realtime_text("d"));
+        r.sent(text("d"));
         r.consumed(1);
         assert!(r.take_for_new_link().is_empty());
         let mut off = Replay::new(false);
-        off.sent(&ClientMessage::realtime_text("x"));
+        off.sent(|| panic!("no copy is made when replay is off"));
         assert!(off.take_for_new_link().is_empty());
     }
 }

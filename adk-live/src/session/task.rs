@@ -21,6 +21,7 @@
 
 use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
@@ -30,18 +31,24 @@ use genai_wire::protocol::{
     self, ClientContent, ClientMessage, Content, FunctionResponse, FunctionResponseScheduling,
     Part, ToolResponse,
 };
-use genai_wire::transport::{CLOSE_ABNORMAL, CLOSE_INTERNAL_ERROR, CLOSE_POLICY_VIOLATION};
+use genai_wire::transport::{
+    CLOSE_ABNORMAL, CLOSE_INTERNAL_ERROR, CLOSE_POLICY_VIOLATION, TextFrame, WireFrame,
+};
 use genai_wire::{CloseInfo, Error as WireError};
 use serde_json::json;
+use tokio::sync::futures::Notified;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tokio_util::sync::WaitForCancellationFutureOwned;
 use tracing::Instrument;
 
 use super::control::{self, ControlState, Signal};
 use super::ledger::{Recovery, Route};
 use super::link::{Dialer, Link};
+use super::outbound::Outbound;
 use super::replay::Replay;
+use super::wake::{Wait, Wakes};
 use crate::config::{ConversationForm, ReconnectPolicy};
 use crate::error::Error;
 use crate::event::{EventQueue, LiveEvent};
@@ -102,7 +109,7 @@ pub(crate) struct Held {
 pub(crate) struct SessionTask {
     pub(super) dialer: Dialer,
     /// Boxed: a queue's blocks are sized by its item, and a box is 8 bytes.
-    pub(super) app_rx: mpsc::Receiver<Box<ClientMessage>>,
+    pub(super) app_rx: mpsc::Receiver<Outbound>,
     pub(super) outbox: Arc<Outbox>,
     pub(super) shutdown: CancellationToken,
     pub(super) lane: ToolLane,
@@ -114,7 +121,7 @@ pub(crate) struct SessionTask {
     pub(super) write_bound: Duration,
     pub(super) state: ControlState,
     /// Messages taken from a queue whose write failed: written first on the next link.
-    pub(super) pending: VecDeque<ClientMessage>,
+    pub(super) pending: VecDeque<Outbound>,
     /// Sent but not yet consumed (Vertex transparent resumption only).
     pub(super) replay: Replay,
     /// Failed dials and connections that died young, in a row.
@@ -130,6 +137,18 @@ pub(crate) struct SessionTask {
     pub(super) resumption: bool,
     /// How the model takes a history seed.
     pub(super) history_seed: HistorySeed,
+    /// Which of the loop's waits to poll (see [`Wakes`]).
+    pub(super) wakes: Wakes,
+}
+
+/// What ended one wait of the loop.
+enum Woke {
+    Shutdown,
+    Outbox,
+    Frame(Option<genai_wire::Result<WireFrame>>),
+    Keepalive(genai_wire::Result<()>),
+    GoAway,
+    App(Option<Outbound>),
 }
 
 impl SessionTask {
@@ -375,9 +394,9 @@ impl SessionTask {
                 "re-sending finals the restored checkpoint lacks"
             );
             self.pending
-                .push_back(ClientMessage::ToolResponse(ToolResponse {
+                .push_back(Outbound::from(ClientMessage::ToolResponse(ToolResponse {
                     function_responses: resend,
-                }));
+                })));
         }
         for (call_id, response) in as_conversation {
             self.as_conversation(&call_id, &response);
@@ -532,13 +551,16 @@ impl SessionTask {
     fn take_pending_responses(&mut self) -> Vec<Outgoing> {
         let mut taken = Vec::new();
         self.pending.retain(|m| match m {
-            ClientMessage::ToolResponse(r) => {
-                taken.extend(r.function_responses.iter().map(|r| Outgoing {
-                    call_id: r.id.clone().unwrap_or_default(),
-                    response: r.clone(),
-                }));
-                false
-            }
+            Outbound::Message(m) => match &**m {
+                ClientMessage::ToolResponse(r) => {
+                    taken.extend(r.function_responses.iter().map(|r| Outgoing {
+                        call_id: r.id.clone().unwrap_or_default(),
+                        response: r.clone(),
+                    }));
+                    false
+                }
+                _ => true,
+            },
             _ => true,
         });
         taken
@@ -599,7 +621,7 @@ impl SessionTask {
         // The seed and results said as conversation are the ledger's to say again, not
         // transparent resumption's (both would replay them).
         if record {
-            self.replay.sent(message);
+            self.replay.sent(|| message.clone().into());
             self.state.history.sent(message);
         }
         if let ClientMessage::ToolResponse(t) = message {
@@ -643,9 +665,46 @@ impl SessionTask {
                     None => return Ok(None),
                 },
                 Err(fail) => {
-                    self.pending.push_front(message);
+                    self.pending.push_front(message.into());
                     return Err(fail.into());
                 }
+            }
+        }
+    }
+
+    /// Writes one queued item (see [`Outbound`]); like [`SessionTask::deliver`], a failure
+    /// that ends the connection keeps it, first in line, for the next one.
+    async fn deliver_out(
+        &mut self,
+        link: &mut Link,
+        item: Outbound,
+        goaway: Option<Instant>,
+    ) -> Result<(), Exit> {
+        let frame = match item {
+            Outbound::Message(message) => {
+                return self.deliver(link, *message, goaway).await.map(drop);
+            }
+            Outbound::Audio(text) => TextFrame::from(String::from(text)),
+            Outbound::Frame(frame) => *frame,
+        };
+        // Kept (a shared copy: no bytes are copied) until the write is known to be done.
+        let Link { writer, broken, .. } = &mut *link;
+        match self
+            .bounded(broken, writer.send_frame(frame.clone()), goaway)
+            .await
+        {
+            Ok(()) => {
+                self.replay.sent(|| Outbound::Frame(Box::new(frame)));
+                Ok(())
+            }
+            Err(WriteFail::Refused(e)) => {
+                tracing::warn!(error = %e, "audio refused locally");
+                self.events.push(LiveEvent::Error(e.to_string()));
+                Ok(())
+            }
+            Err(fail) => {
+                self.pending.push_front(Outbound::Frame(Box::new(frame)));
+                Err(fail.into())
             }
         }
     }
@@ -724,64 +783,40 @@ impl SessionTask {
         // loop, ahead of everything the application sends.
         let outbox = self.outbox.clone();
         let mut ready = std::pin::pin!(outbox.ready());
+        // The futures above and the link's reader and keepalive are new: poll each once.
+        self.wakes.rouse_all();
+        let mut quiet = false;
         loop {
-            if let Some(seed) = self.seed.take() {
-                match self.write(link, &seed, goaway_deadline, false).await {
-                    Ok(()) => {}
-                    Err(WriteFail::Refused(e)) => {
-                        tracing::warn!(error = %e, "history seed refused locally; not sent");
-                    }
-                    Err(fail) => {
-                        self.seed = Some(seed);
-                        return fail.into();
-                    }
-                }
-            }
-            while let Some(message) = self.pending.pop_front() {
-                if let Err(exit) = self.deliver(link, message, goaway_deadline).await.map(drop) {
+            // After audio, nothing the housekeeping looks at has changed: straight back
+            // to waiting (each look at the outbox, the ledger and the queues is a cache
+            // miss per session, 50 times a second).
+            if !std::mem::take(&mut quiet) {
+                if let Err(exit) = self.settle(link, goaway_deadline).await {
                     return exit;
                 }
             }
-            if let Err(exit) = self.drain_outbox(link, goaway_deadline).await {
-                return exit;
-            }
-            if let Err(exit) = self.flush_conversation(link, goaway_deadline).await {
-                return exit;
-            }
-            // After answers, a barrier: its pong proves the server read them (see ledger).
-            if let Some(seq) = self.state.ledger.take_barrier() {
-                let Link { writer, broken, .. } = &mut *link;
-                if let Err(fail) = self
-                    .bounded(broken, writer.barrier(seq), goaway_deadline)
-                    .await
-                {
-                    return fail.into();
-                }
-            }
-            // After goAway, move as soon as the newest handle is a clean checkpoint (newer
-            // than every open call and the model's last output): switching earlier would
-            // resume a state that lacks them.
-            if goaway_deadline.is_some() && self.clean_checkpoint() {
-                return Exit::Switch;
-            }
-            let goaway = async {
-                match goaway_deadline {
-                    Some(d) => tokio::time::sleep_until(d).await,
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                biased;
-                _ = &mut shutdown => return Exit::Shutdown,
-                _ = &mut ready => ready.set(outbox.ready()),
-                frame = link.reader.next_frame() => {
+            let woke = self
+                .wait(link, &mut shutdown, &mut ready, goaway_deadline)
+                .await;
+            match woke {
+                Woke::Shutdown => return Exit::Shutdown,
+                Woke::Outbox => ready.set(outbox.ready()),
+                Woke::Frame(frame) => {
                     let frame = match frame {
                         Some(Ok(frame)) => frame,
                         // After goAway, the server's close (1008 "about timeLeft later", §6b)
                         // is the switch, not a failure.
                         Some(Err(_)) if goaway_deadline.is_some() => return Exit::Switch,
                         Some(Err(e)) => return Exit::Lost(e.into()),
-                        None => return Exit::Lost(WireError::Closed(CloseInfo { code: CLOSE_ABNORMAL, reason: String::new() }).into()),
+                        None => {
+                            return Exit::Lost(
+                                WireError::Closed(CloseInfo {
+                                    code: CLOSE_ABNORMAL,
+                                    reason: String::new(),
+                                })
+                                .into(),
+                            );
+                        }
                     };
                     self.state.ledger.barrier_read(link.reader.barrier());
                     let message = match protocol::decode_server(frame.data()) {
@@ -793,16 +828,18 @@ impl SessionTask {
                             continue;
                         }
                     };
-                    let signal = control::on_message(message, &mut self.state, &self.events, &self.lane);
+                    let signal =
+                        control::on_message(message, &mut self.state, &self.events, &self.lane);
                     if let Some(index) = self.state.last_consumed.take() {
                         self.replay.consumed(index);
                     }
                     if let Signal::GoAway(time_left) = signal {
                         let left = time_left.unwrap_or(Duration::ZERO);
-                        goaway_deadline = Some(deadline_after(left.saturating_sub(self.goaway_margin)));
+                        goaway_deadline =
+                            Some(deadline_after(left.saturating_sub(self.goaway_margin)));
                     }
                 }
-                due = link.keepalive.tick() => {
+                Woke::Keepalive(due) => {
                     if let Err(e) = due {
                         return Exit::Lost(e.into());
                     }
@@ -811,15 +848,115 @@ impl SessionTask {
                         return fail.into();
                     }
                 }
-                _ = goaway => return Exit::Switch,
-                message = self.app_rx.recv() => {
-                    let Some(message) = message else { return Exit::Shutdown };
-                    if let Err(exit) = self.deliver(link, *message, goaway_deadline).await.map(drop) {
+                Woke::GoAway => return Exit::Switch,
+                Woke::App(item) => {
+                    let Some(item) = item else {
+                        return Exit::Shutdown;
+                    };
+                    quiet = matches!(item, Outbound::Audio(_));
+                    if let Err(exit) = self.deliver_out(link, item, goaway_deadline).await {
                         return exit;
                     }
                 }
             }
         }
+    }
+
+    /// The top of the loop: writes what waits (a seed, unsent messages, the tool lane's
+    /// responses, results going as conversation, a barrier after answers), then moves
+    /// after goAway once the checkpoint is clean. `Err`: the connection's loop ends.
+    async fn settle(
+        &mut self,
+        link: &mut Link,
+        goaway_deadline: Option<Instant>,
+    ) -> Result<(), Exit> {
+        if let Some(seed) = self.seed.take() {
+            match self.write(link, &seed, goaway_deadline, false).await {
+                Ok(()) => {}
+                Err(WriteFail::Refused(e)) => {
+                    tracing::warn!(error = %e, "history seed refused locally; not sent");
+                }
+                Err(fail) => {
+                    self.seed = Some(seed);
+                    return Err(fail.into());
+                }
+            }
+        }
+        while let Some(item) = self.pending.pop_front() {
+            self.deliver_out(link, item, goaway_deadline).await?;
+        }
+        self.drain_outbox(link, goaway_deadline).await?;
+        self.flush_conversation(link, goaway_deadline).await?;
+        // After answers, a barrier: its pong proves the server read them (see ledger).
+        if let Some(seq) = self.state.ledger.take_barrier() {
+            let Link { writer, broken, .. } = &mut *link;
+            self.bounded(broken, writer.barrier(seq), goaway_deadline)
+                .await?;
+        }
+        // After goAway, move as soon as the newest handle is a clean checkpoint (newer
+        // than every open call and the model's last output): switching earlier would
+        // resume a state that lacks them.
+        if goaway_deadline.is_some() && self.clean_checkpoint() {
+            return Err(Exit::Switch);
+        }
+        Ok(())
+    }
+
+    /// Waits, in priority order, for shutdown, the tool lane's outbox, a frame, the
+    /// keepalive, the goAway deadline and the application's next message. Each wait is
+    /// polled only when its own waker fired (see [`Wakes`]): the application's audio
+    /// wakes the task 50 times a second, and none of those wake-ups polls the socket.
+    async fn wait(
+        &mut self,
+        link: &mut Link,
+        shutdown: &mut Pin<&mut WaitForCancellationFutureOwned>,
+        ready: &mut Pin<&mut Notified<'_>>,
+        goaway_deadline: Option<Instant>,
+    ) -> Woke {
+        let Link {
+            reader, keepalive, ..
+        } = link;
+        let mut frame = std::pin::pin!(reader.next_frame());
+        let mut tick = std::pin::pin!(keepalive.tick());
+        // Re-created each turn, so polled each turn while it is set (only after goAway).
+        let mut goaway = std::pin::pin!(async {
+            match goaway_deadline {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending().await,
+            }
+        });
+        let (wakes, app_rx) = (&self.wakes, &mut self.app_rx);
+        std::future::poll_fn(|cx| {
+            let woken = wakes.begin(cx);
+            if wakes
+                .poll(woken, Wait::SHUTDOWN, |cx| shutdown.as_mut().poll(cx))
+                .is_ready()
+            {
+                return Poll::Ready(Woke::Shutdown);
+            }
+            if wakes
+                .poll(woken, Wait::OUTBOX, |cx| ready.as_mut().poll(cx))
+                .is_ready()
+            {
+                return Poll::Ready(Woke::Outbox);
+            }
+            if let Poll::Ready(f) = wakes.poll(woken, Wait::SOCKET, |cx| frame.as_mut().poll(cx)) {
+                return Poll::Ready(Woke::Frame(f));
+            }
+            if let Poll::Ready(due) =
+                wakes.poll(woken, Wait::KEEPALIVE, |cx| tick.as_mut().poll(cx))
+            {
+                return Poll::Ready(Woke::Keepalive(due));
+            }
+            if goaway_deadline.is_some() && goaway.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Woke::GoAway);
+            }
+            if let Poll::Ready(m) = wakes.poll(woken, Wait::APP, |cx| app_rx.poll_recv(cx)) {
+                return Poll::Ready(Woke::App(m));
+            }
+            Poll::Pending
+        })
+        .await
     }
 }
 

@@ -13,6 +13,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use genai_wire::protocol::FunctionResponse;
 use tokio::sync::Notify;
@@ -42,6 +43,10 @@ struct State {
 #[derive(Debug, Default)]
 pub(crate) struct Outbox {
     state: Mutex<State>,
+    /// The queue may hold entries: set under the lock with each push, cleared under it
+    /// when a pop empties it. The session task looks at it on every turn of its loop,
+    /// and skips the lock when it is clear.
+    queued: AtomicBool,
     notify: Notify,
 }
 
@@ -80,6 +85,7 @@ impl Outbox {
                 s.progress.remove(call_id);
             }
             s.queue.push_back(Entry::Response(item));
+            self.queued.store(true, Ordering::Release);
         }
         self.notify.notify_one();
         Ok(())
@@ -98,6 +104,7 @@ impl Outbox {
             }
             s.progress.insert(call_id.to_owned(), response);
             s.queue.push_back(Entry::Progress(call_id.to_owned()));
+            self.queued.store(true, Ordering::Release);
         }
         self.notify.notify_one();
         Queued::New
@@ -105,9 +112,18 @@ impl Outbox {
 
     /// The next response, if one is waiting.
     pub(crate) fn try_pop(&self) -> Option<Outgoing> {
+        // A push the flag does not show yet also notifies the session task, which then
+        // comes back here.
+        if !self.queued.load(Ordering::Acquire) {
+            return None;
+        }
         let mut s = self.lock();
         loop {
-            match s.queue.pop_front()? {
+            let Some(entry) = s.queue.pop_front() else {
+                self.queued.store(false, Ordering::Release);
+                return None;
+            };
+            match entry {
                 Entry::Response(item) => return Some(*item),
                 Entry::Progress(call_id) => {
                     // Absent when a final response superseded it.

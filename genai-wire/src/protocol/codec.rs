@@ -77,12 +77,64 @@ fn audio_only(msg: &ClientMessage) -> Option<&Blob> {
 fn encode_audio(audio: &Blob) -> String {
     // The MIME type is the caller's: escaped like any JSON string.
     let mime = serde_json::to_string(&audio.mime_type).unwrap_or_else(|_| "\"\"".into());
-    let mut out = String::with_capacity(56 + mime.len() + audio.data.len().div_ceil(3) * 4);
-    out.push_str(r#"{"realtimeInput":{"audio":{"mimeType":"#);
-    out.push_str(&mime);
-    out.push_str(r#","data":""#);
-    STANDARD.encode_string(&audio.data, &mut out);
-    out.push_str(r#""}}}"#);
+    audio_frame(&[&mime], &audio.data)
+}
+
+/// Encodes the message [`encode_client`] writes for a `realtimeInput` carrying PCM16
+/// audio at `sample_rate` Hz (MIME type `audio/pcm;rate=<sample_rate>`) and nothing
+/// else, straight from the samples: no [`ClientMessage`] is built, and the frame is
+/// allocated once, at its exact size. Audio-only `realtimeInput` is valid on both
+/// backends, so there is no backend to check.
+///
+/// ```
+/// use genai_wire::Backend;
+/// use genai_wire::protocol::{self, Blob, ClientMessage, RealtimeInput};
+///
+/// let pcm = [0u8, 1, 2, 3];
+/// let message = ClientMessage::RealtimeInput(RealtimeInput {
+///     audio: Some(Blob::new("audio/pcm;rate=16000", pcm.to_vec())),
+///     ..Default::default()
+/// });
+/// assert_eq!(
+///     protocol::encode_audio_input(&pcm, 16_000),
+///     protocol::encode_client(&message, Backend::DeveloperApi)?,
+/// );
+/// # Ok::<(), genai_wire::Error>(())
+/// ```
+pub fn encode_audio_input(pcm: &[u8], sample_rate: u32) -> String {
+    let mut digits = [0u8; 10];
+    let mut n = sample_rate;
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    // ASCII digits: always valid UTF-8.
+    let rate = std::str::from_utf8(&digits[start..]).unwrap_or("0");
+    audio_frame(&["\"audio/pcm;rate=", rate, "\""], pcm)
+}
+
+/// `{"realtimeInput":{"audio":{"mimeType":<mime>,"data":"<base64>"}}}`, where `mime`
+/// is the JSON string of the MIME type in pieces, allocated at its exact size.
+fn audio_frame(mime: &[&str], data: &[u8]) -> String {
+    const HEAD: &str = r#"{"realtimeInput":{"audio":{"mimeType":"#;
+    const MIDDLE: &str = r#","data":""#;
+    const TAIL: &str = r#""}}}"#;
+    let mime_len: usize = mime.iter().map(|p| p.len()).sum();
+    let size = HEAD.len() + mime_len + MIDDLE.len() + data.len().div_ceil(3) * 4 + TAIL.len();
+    let mut out = String::with_capacity(size);
+    out.push_str(HEAD);
+    for piece in mime {
+        out.push_str(piece);
+    }
+    out.push_str(MIDDLE);
+    STANDARD.encode_string(data, &mut out);
+    out.push_str(TAIL);
+    debug_assert_eq!(out.len(), size);
     out
 }
 
@@ -114,6 +166,18 @@ mod tests {
             let fast = encode_client(&msg, Backend::DeveloperApi).unwrap();
             assert_eq!(fast, serde_json::to_string(&msg).unwrap());
             assert_eq!(decode_client(fast.as_bytes()).unwrap(), msg);
+        }
+        // Straight from PCM: the same bytes, allocated at their exact size (a frame boxed
+        // for a queue is not copied again).
+        for (rate, len) in [(16_000, 640), (0, 0), (u32::MAX, 1), (8, 2), (24_000, 4801)] {
+            let pcm: Vec<u8> = (0..len).map(|i| (i * 31 % 256) as u8).collect();
+            let msg = ClientMessage::RealtimeInput(RealtimeInput {
+                audio: Some(Blob::new(format!("audio/pcm;rate={rate}"), pcm.clone())),
+                ..Default::default()
+            });
+            let frame = encode_audio_input(&pcm, rate);
+            assert_eq!(frame, serde_json::to_string(&msg).unwrap());
+            assert_eq!(frame.capacity(), frame.len());
         }
         // Anything besides audio goes the general way.
         let msg = ClientMessage::RealtimeInput(RealtimeInput {

@@ -34,7 +34,7 @@ mod setup;
 pub mod transcript;
 
 pub use client::*;
-pub use codec::{decode_client, decode_server, encode_client, encode_server};
+pub use codec::{decode_client, decode_server, encode_audio_input, encode_client, encode_server};
 pub use content::*;
 pub use enums::*;
 pub use server::*;

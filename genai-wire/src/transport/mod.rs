@@ -313,6 +313,44 @@ impl fmt::Debug for WireFrame {
     }
 }
 
+/// A text frame ready to write: encoded once, and cheap to clone (its bytes are shared),
+/// so a writer can keep a copy to send again on another connection without copying it.
+#[derive(Clone)]
+pub struct TextFrame(tungstenite::Utf8Bytes);
+
+impl TextFrame {
+    /// The frame's length in bytes.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True for an empty frame.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The frame's text.
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl From<String> for TextFrame {
+    /// Takes the string's buffer as it is (no copy).
+    fn from(text: String) -> Self {
+        TextFrame(text.into())
+    }
+}
+
+impl fmt::Debug for TextFrame {
+    // The length only: a frame carries user audio and text.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TextFrame")
+            .field("len", &self.len())
+            .finish()
+    }
+}
+
 /// The sending half.
 pub struct WireWriter {
     sink: SplitSink<Ws, Message>,
@@ -328,9 +366,14 @@ impl fmt::Debug for WireWriter {
 impl WireWriter {
     /// Sends a text frame (the Live API's client messages are JSON text) and flushes.
     pub async fn send_text(&mut self, text: String) -> Result<()> {
-        self.check_size(text.len())?;
+        self.send_frame(TextFrame::from(text)).await
+    }
+
+    /// Sends an encoded text frame and flushes.
+    pub async fn send_frame(&mut self, frame: TextFrame) -> Result<()> {
+        self.check_size(frame.len())?;
         self.sink
-            .send(Message::Text(text.into()))
+            .send(Message::Text(frame.0))
             .await
             .map_err(map_ws_error)
     }
