@@ -957,7 +957,8 @@ impl SessionTask {
             if goaway_deadline.is_some() && goaway.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(Woke::GoAway);
             }
-            if let Poll::Ready(m) = wakes.poll(woken, Wait::APP, |cx| app_rx.poll_recv(cx)) {
+            // Every turn, with the task's own waker (see `wake`).
+            if let Poll::Ready(m) = app_rx.poll_recv(cx) {
                 return Poll::Ready(Woke::App(m));
             }
             Poll::Pending

@@ -14,6 +14,10 @@
 //! after it completed (a stream that yielded may have more; a finished future is
 //! replaced). A wait that is not polled keeps its registration from its last poll, so
 //! nothing is missed: this is how `FuturesUnordered` avoids polling idle futures.
+//!
+//! The application's queue has no wait of its own: it is what wakes the task most
+//! often and its poll is cheap, so it is polled on every turn with the task's own
+//! waker (a wait waker in between would add a step to each of those wake-ups).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -30,8 +34,7 @@ impl Wait {
     pub(crate) const OUTBOX: Wait = Wait(1);
     pub(crate) const SOCKET: Wait = Wait(2);
     pub(crate) const KEEPALIVE: Wait = Wait(3);
-    pub(crate) const APP: Wait = Wait(4);
-    const COUNT: usize = 5;
+    const COUNT: usize = 4;
     const ALL: u8 = (1 << Self::COUNT) - 1;
 
     fn bit(self) -> u8 {
@@ -184,7 +187,7 @@ mod tests {
         let mut got = Vec::new();
         for _ in 0..3 {
             let woken = wakes.begin(&cx);
-            if let Poll::Ready(Some(v)) = wakes.poll(woken, Wait::APP, |cx| rx.poll_recv(cx)) {
+            if let Poll::Ready(Some(v)) = wakes.poll(woken, Wait::SOCKET, |cx| rx.poll_recv(cx)) {
                 got.push(v);
             }
         }
@@ -193,7 +196,7 @@ mod tests {
         let woken = wakes.begin(&cx);
         assert!(
             wakes
-                .poll(woken, Wait::APP, |_| Poll::Ready(()))
+                .poll(woken, Wait::SOCKET, |_| Poll::Ready(()))
                 .is_pending()
         );
         // A woken wait that is not polled (an earlier one completed) keeps its mark.
@@ -213,13 +216,7 @@ mod tests {
         // Every wait is marked after `rouse_all`.
         wakes.rouse_all();
         let woken = wakes.begin(&cx);
-        for wait in [
-            Wait::SHUTDOWN,
-            Wait::OUTBOX,
-            Wait::SOCKET,
-            Wait::KEEPALIVE,
-            Wait::APP,
-        ] {
+        for wait in [Wait::SHUTDOWN, Wait::OUTBOX, Wait::SOCKET, Wait::KEEPALIVE] {
             assert!(wakes.poll(woken, wait, |_| Poll::Ready(())).is_ready());
         }
     }
