@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use genai_wire::profile::ModelProfile;
 use genai_wire::protocol::Setup;
+use genai_wire::transport::Wakes;
 use tokio::sync::{Mutex, mpsc};
 use tokio_util::sync::CancellationToken;
 
@@ -27,7 +28,6 @@ use ledger::Ledger;
 use link::Dialer;
 use replay::Replay;
 use task::SessionTask;
-use wake::Wakes;
 
 pub(crate) mod control;
 mod handle;
@@ -37,7 +37,6 @@ pub(crate) mod link;
 mod outbound;
 pub(crate) mod replay;
 pub(crate) mod task;
-mod wake;
 
 pub use handle::LiveHandle;
 
@@ -123,7 +122,7 @@ pub(crate) async fn start(
         conversation_out: VecDeque::new(),
         seed: None,
         resumption: config.resumption,
-        wakes: Wakes::new(),
+        wakes: Wakes::new(task::WAITS),
     }
     .spawn(link);
     Ok(LiveHandle {

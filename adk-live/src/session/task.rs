@@ -32,7 +32,7 @@ use genai_wire::protocol::{
     Part, ToolResponse,
 };
 use genai_wire::transport::{
-    CLOSE_ABNORMAL, CLOSE_INTERNAL_ERROR, CLOSE_POLICY_VIOLATION, TextFrame, WireFrame,
+    CLOSE_ABNORMAL, CLOSE_INTERNAL_ERROR, CLOSE_POLICY_VIOLATION, TextFrame, Wait, Wakes, WireFrame,
 };
 use genai_wire::{CloseInfo, Error as WireError};
 use serde_json::json;
@@ -48,7 +48,6 @@ use super::ledger::{Recovery, Route};
 use super::link::{Dialer, Link};
 use super::outbound::Outbound;
 use super::replay::Replay;
-use super::wake::{Wait, Wakes};
 use crate::config::{ConversationForm, ReconnectPolicy};
 use crate::error::Error;
 use crate::event::{EventQueue, LiveEvent};
@@ -140,6 +139,15 @@ pub(crate) struct SessionTask {
     /// Which of the loop's waits to poll (see [`Wakes`]).
     pub(super) wakes: Wakes,
 }
+
+/// The loop's waits with a waker of their own (see [`Wakes`]); the application's queue is
+/// polled on every turn with the task's own waker.
+const SHUTDOWN: Wait = Wait::new(0);
+const OUTBOX: Wait = Wait::new(1);
+const SOCKET: Wait = Wait::new(2);
+const KEEPALIVE: Wait = Wait::new(3);
+/// How many.
+pub(super) const WAITS: usize = 4;
 
 /// What ended one wait of the loop.
 enum Woke {
@@ -935,29 +943,27 @@ impl SessionTask {
         std::future::poll_fn(|cx| {
             let woken = wakes.begin(cx);
             if wakes
-                .poll(woken, Wait::SHUTDOWN, |cx| shutdown.as_mut().poll(cx))
+                .poll(woken, SHUTDOWN, |cx| shutdown.as_mut().poll(cx))
                 .is_ready()
             {
                 return Poll::Ready(Woke::Shutdown);
             }
             if wakes
-                .poll(woken, Wait::OUTBOX, |cx| ready.as_mut().poll(cx))
+                .poll(woken, OUTBOX, |cx| ready.as_mut().poll(cx))
                 .is_ready()
             {
                 return Poll::Ready(Woke::Outbox);
             }
-            if let Poll::Ready(f) = wakes.poll(woken, Wait::SOCKET, |cx| frame.as_mut().poll(cx)) {
+            if let Poll::Ready(f) = wakes.poll(woken, SOCKET, |cx| frame.as_mut().poll(cx)) {
                 return Poll::Ready(Woke::Frame(f));
             }
-            if let Poll::Ready(due) =
-                wakes.poll(woken, Wait::KEEPALIVE, |cx| tick.as_mut().poll(cx))
-            {
+            if let Poll::Ready(due) = wakes.poll(woken, KEEPALIVE, |cx| tick.as_mut().poll(cx)) {
                 return Poll::Ready(Woke::Keepalive(due));
             }
             if goaway_deadline.is_some() && goaway.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(Woke::GoAway);
             }
-            // Every turn, with the task's own waker (see `wake`).
+            // Every turn, with the task's own waker (see `genai_wire::transport::Wakes`).
             if let Poll::Ready(m) = app_rx.poll_recv(cx) {
                 return Poll::Ready(Woke::App(m));
             }

@@ -11,7 +11,9 @@
 //! the same script for both.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use genai_wire::Backend;
@@ -22,17 +24,18 @@ use genai_wire::protocol::{
     GenerationConfig, Modality, RealtimeInput, SessionResumptionConfig, Setup, SlidingWindow,
     Tool as WireTool,
 };
-use genai_wire::transport::{self, WireReader, WireWriter};
+use genai_wire::transport::{self, TextFrame, Wait, Wakes, WireFrame, WireReader, WireWriter};
 use tokio::time::{Instant, MissedTickBehavior};
 
 use super::client::{Act, CHUNK, ClientOpts, Lateness, SessionResult, Target, Turns};
 
-/// Frames every floor session writes, encoded once.
+/// Frames every floor session writes, encoded once (the chunks shared: a write clones a
+/// reference, not the bytes).
 pub struct Frames {
     setup: String,
-    voiced: String,
-    silence: String,
-    text: String,
+    voiced: TextFrame,
+    silence: TextFrame,
+    text: TextFrame,
 }
 
 impl Frames {
@@ -77,11 +80,12 @@ impl Frames {
         };
         Frames {
             setup: encode(&ClientMessage::from(setup)),
-            voiced: chunk(voiced),
-            silence: chunk(silence),
+            voiced: chunk(voiced).into(),
+            silence: chunk(silence).into(),
             text: encode(&ClientMessage::realtime_text(
                 "Find me a flight to Lisbon.".to_owned(),
-            )),
+            ))
+            .into(),
         }
     }
 }
@@ -162,6 +166,17 @@ fn result(id: &str) -> String {
     )
 }
 
+/// The floor loop's waits with a waker of their own.
+const SOCKET: Wait = Wait::new(0);
+const TICK: Wait = Wait::new(1);
+
+/// What ended one wait of the floor loop.
+enum Woke {
+    Frame(Option<genai_wire::Result<WireFrame>>),
+    Result,
+    Tick(Instant),
+}
+
 /// Runs one floor session through the workload until `end`.
 #[allow(clippy::too_many_arguments)]
 pub async fn drive(
@@ -187,15 +202,45 @@ pub async fn drive(
     let failed = |r: &mut SessionResult, what: &str, e: &dyn std::fmt::Display| {
         r.error = Some(format!("session {i}: {what}: {e}"));
     };
+    // Like adk-live's session task, the socket and the tick are polled only when their
+    // own waker fired: a floor that polled its socket on every tick would pay for reads
+    // adk-live does not make (see `genai_wire::transport::Wakes`).
+    let wakes = Wakes::new(2);
     loop {
         let next_result = due_results.front().map(|(at, _)| *at);
-        tokio::select! {
-            biased;
-            frame = reader.next_frame() => {
+        let woke = {
+            let mut frame = std::pin::pin!(reader.next_frame());
+            // Re-created each turn, so polled each turn while a result is due.
+            let mut result_due = std::pin::pin!(next_result.map(tokio::time::sleep_until));
+            std::future::poll_fn(|cx| {
+                let woken = wakes.begin(cx);
+                if let Poll::Ready(f) = wakes.poll(woken, SOCKET, |cx| frame.as_mut().poll(cx)) {
+                    return Poll::Ready(Woke::Frame(f));
+                }
+                if let Some(due) = result_due.as_mut().as_pin_mut() {
+                    if due.poll(cx).is_ready() {
+                        return Poll::Ready(Woke::Result);
+                    }
+                }
+                if let Poll::Ready(due) = wakes.poll(woken, TICK, |cx| tick.poll_tick(cx)) {
+                    return Poll::Ready(Woke::Tick(due));
+                }
+                Poll::Pending
+            })
+            .await
+        };
+        match woke {
+            Woke::Frame(frame) => {
                 let frame = match frame {
                     Some(Ok(f)) => f,
-                    Some(Err(e)) => { failed(&mut r, "read", &e); break; }
-                    None => { r.error = Some(format!("session {i}: closed")); break; }
+                    Some(Err(e)) => {
+                        failed(&mut r, "read", &e);
+                        break;
+                    }
+                    None => {
+                        r.error = Some(format!("session {i}: closed"));
+                        break;
+                    }
                 };
                 let data = frame.data();
                 let now = Instant::now();
@@ -220,7 +265,7 @@ pub async fn drive(
                     r.interrupted += 1;
                 }
             }
-            _ = async { tokio::time::sleep_until(next_result.unwrap_or(end)).await }, if next_result.is_some() => {
+            Woke::Result => {
                 if let Some((_, id)) = due_results.pop_front() {
                     if let Err(e) = writer.send_text(result(&id)).await {
                         failed(&mut r, "result", &e);
@@ -229,7 +274,7 @@ pub async fn drive(
                     r.metrics_results += 1;
                 }
             }
-            due = tick.tick() => {
+            Woke::Tick(due) => {
                 if due >= end {
                     break;
                 }
@@ -239,7 +284,7 @@ pub async fn drive(
                     Act::Audio(true) => &frames.voiced,
                     Act::Audio(false) => &frames.silence,
                 };
-                if let Err(e) = writer.send_text(frame.clone()).await {
+                if let Err(e) = writer.send_frame(frame.clone()).await {
                     failed(&mut r, "send", &e);
                     break;
                 }

@@ -16,6 +16,7 @@
 
 mod keepalive;
 pub mod tls;
+mod wake;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -35,6 +36,7 @@ use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
 pub use keepalive::{Keepalive, Liveness};
 pub use tokio_tungstenite::tungstenite::Bytes;
+pub use wake::{Wait, Wakes, Woken};
 
 use crate::auth::ConnectRequest;
 use crate::{CloseInfo, Error, Result};

@@ -1,13 +1,12 @@
-//! Which of the session loop's waits were woken since they were last polled.
+//! Per-wait wakers for a task that owns a socket: poll only what was woken.
 //!
-//! Why: the session task waits on several things at once (shutdown, the tool lane's
-//! outbox, the socket, the keepalive timer, the application's queue). A `select!` polls
-//! every one of them on every wake-up, and a voice session wakes 50 times a second for
-//! the application's audio alone. Each of those wake-ups polled the socket for nothing
-//! (tungstenite zero-fills its read buffer before every read attempt, then rustls and
-//! the reactor are asked), the outbox's `Notify` (a mutex), the keepalive and the
-//! shutdown token: about a tenth of the client's CPU in the N = 200 profile
-//! (BENCHMARKS.md §7).
+//! Why: a task that owns a websocket waits on several things at once (for adk-live's
+//! session task: shutdown, the tool lane's outbox, the socket, the keepalive timer, the
+//! application's queue). A `select!` polls every one of them on every wake-up, and a
+//! voice session wakes 50 times a second for its audio alone. Each of those wake-ups
+//! polled the socket for nothing: tungstenite zero-fills its read buffer before every
+//! read attempt, then rustls and the reactor are asked (with the rest, about a tenth of
+//! adk-live's CPU in the N = 200 profile, BENCHMARKS.md §7).
 //!
 //! Here each wait is polled with a waker of its own, which records the wait's bit
 //! before waking the task, and a wait is polled again only once that waker fired, or
@@ -15,9 +14,46 @@
 //! replaced). A wait that is not polled keeps its registration from its last poll, so
 //! nothing is missed: this is how `FuturesUnordered` avoids polling idle futures.
 //!
-//! The application's queue has no wait of its own: it is what wakes the task most
-//! often and its poll is cheap, so it is polled on every turn with the task's own
-//! waker (a wait waker in between would add a step to each of those wake-ups).
+//! A wait whose future is created anew on every turn must be polled on every turn (its
+//! registration goes with the old future): poll it with the task's own context instead.
+//! So should a cheap wait that wakes the task most often (for adk-live, the
+//! application's queue): a wait waker in between adds a step to each of its wake-ups.
+//!
+//! ```
+//! use std::future::Future;
+//! use std::task::Poll;
+//! use genai_wire::transport::{Wait, Wakes};
+//!
+//! const TICK: Wait = Wait::new(0);
+//! const DONE: Wait = Wait::new(1);
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let wakes = Wakes::new(2);
+//! let mut tick = tokio::time::interval(std::time::Duration::from_millis(1));
+//! let done = tokio::time::sleep(std::time::Duration::from_millis(5));
+//! let mut done = std::pin::pin!(done);
+//! let mut ticks = 0;
+//! loop {
+//!     let finished = std::future::poll_fn(|cx| {
+//!         let woken = wakes.begin(cx);
+//!         if wakes.poll(woken, DONE, |cx| done.as_mut().poll(cx)).is_ready() {
+//!             return Poll::Ready(true);
+//!         }
+//!         if wakes.poll(woken, TICK, |cx| tick.poll_tick(cx)).is_ready() {
+//!             return Poll::Ready(false);
+//!         }
+//!         Poll::Pending
+//!     })
+//!     .await;
+//!     if finished {
+//!         break;
+//!     }
+//!     ticks += 1;
+//! }
+//! assert!(ticks >= 1);
+//! # }
+//! ```
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -25,17 +61,19 @@ use std::task::{Context, Poll, Wake, Waker};
 
 use futures::task::AtomicWaker;
 
-/// One of the loop's waits: its bit in the woken set.
+/// One of a loop's waits: its index (below [`Wait::MAX`]) in the woken set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Wait(u8);
+pub struct Wait(u8);
 
 impl Wait {
-    pub(crate) const SHUTDOWN: Wait = Wait(0);
-    pub(crate) const OUTBOX: Wait = Wait(1);
-    pub(crate) const SOCKET: Wait = Wait(2);
-    pub(crate) const KEEPALIVE: Wait = Wait(3);
-    const COUNT: usize = 4;
-    const ALL: u8 = (1 << Self::COUNT) - 1;
+    /// How many waits one [`Wakes`] can track.
+    pub const MAX: usize = 8;
+
+    /// The wait at `index` (a compile-time error in a `const` when `index >= MAX`).
+    pub const fn new(index: usize) -> Wait {
+        assert!(index < Self::MAX, "a Wakes tracks at most 8 waits");
+        Wait(index as u8)
+    }
 
     fn bit(self) -> u8 {
         1 << self.0
@@ -69,61 +107,84 @@ impl Wake for WaitWaker {
 }
 
 /// Per-wait wakers for one task's loop. See the module docs.
-pub(crate) struct Wakes {
+pub struct Wakes {
     shared: Arc<Shared>,
-    wakers: [Waker; Wait::COUNT],
+    wakers: Box<[Waker]>,
+    all: u8,
 }
 
-/// The waits woken since the last [`Wakes::begin`].
+impl std::fmt::Debug for Wakes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Wakes")
+            .field("waits", &self.wakers.len())
+            .field("woken", &self.shared.woken.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+/// The waits woken, as read by [`Wakes::begin`].
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Woken(u8);
+pub struct Woken(u8);
 
 impl Wakes {
-    /// Wakers for every wait, all of them marked woken (a first poll registers each).
-    pub(crate) fn new() -> Self {
+    /// Wakers for waits `0..count` (at most [`Wait::MAX`]), all of them marked woken (a
+    /// first poll registers each).
+    pub fn new(count: usize) -> Self {
+        let count = count.min(Wait::MAX);
+        let all = ((1u16 << count) - 1) as u8;
         let shared = Arc::new(Shared {
-            woken: AtomicU8::new(Wait::ALL),
+            woken: AtomicU8::new(all),
             task: AtomicWaker::new(),
         });
-        let wakers = std::array::from_fn(|i| {
-            Waker::from(Arc::new(WaitWaker {
-                shared: shared.clone(),
-                wait: Wait(i as u8),
-            }))
-        });
-        Wakes { shared, wakers }
+        let wakers = (0..count)
+            .map(|i| {
+                Waker::from(Arc::new(WaitWaker {
+                    shared: shared.clone(),
+                    wait: Wait(i as u8),
+                }))
+            })
+            .collect();
+        Wakes {
+            shared,
+            wakers,
+            all,
+        }
     }
 
-    /// Marks every wait woken: their futures are new (a new connection).
-    pub(crate) fn rouse_all(&self) {
-        self.shared.woken.store(Wait::ALL, Ordering::Release);
+    /// Marks every wait woken: their futures are new (e.g. a new connection).
+    pub fn rouse_all(&self) {
+        self.shared.woken.store(self.all, Ordering::Release);
     }
 
     /// Starts one poll of the loop: registers the task's waker, then reads the set of
     /// waits woken (in this order, so a wake in between is never lost: it is either in
     /// the set read or wakes the task again).
-    pub(crate) fn begin(&self, cx: &Context<'_>) -> Woken {
+    pub fn begin(&self, cx: &Context<'_>) -> Woken {
         self.shared.task.register(cx.waker());
         Woken(self.shared.woken.load(Ordering::Acquire))
     }
 
     /// Polls `wait` through `poll`, with the wait's own waker, if it was woken; else
-    /// `Pending` without polling it. Its mark is cleared only when it is polled, so a
+    /// `Pending` without polling it (also for a wait beyond the count given to
+    /// [`Wakes::new`]). Its mark is cleared only when it is polled, so a
     /// wait skipped because an earlier one completed keeps its mark. A wait that
     /// completes is marked again, so the next turn polls it (for a stream, the next
     /// item; for a future, its replacement).
-    pub(crate) fn poll<T>(
+    pub fn poll<T>(
         &self,
         woken: Woken,
         wait: Wait,
         poll: impl FnOnce(&mut Context<'_>) -> Poll<T>,
     ) -> Poll<T> {
+        let Some(waker) = self.wakers.get(usize::from(wait.0)) else {
+            return Poll::Pending;
+        };
         if woken.0 & wait.bit() == 0 {
             return Poll::Pending;
         }
         // Cleared before the poll: a wake during it marks the wait again.
         self.shared.woken.fetch_and(!wait.bit(), Ordering::AcqRel);
-        let mut cx = Context::from_waker(&self.wakers[wait.0 as usize]);
+        let mut cx = Context::from_waker(waker);
         let result = poll(&mut cx);
         if result.is_ready() {
             self.shared.woken.fetch_or(wait.bit(), Ordering::AcqRel);
@@ -139,6 +200,11 @@ mod tests {
     use std::pin::pin;
     use tokio::sync::{Notify, mpsc};
 
+    const SHUTDOWN: Wait = Wait::new(0);
+    const OUTBOX: Wait = Wait::new(1);
+    const SOCKET: Wait = Wait::new(2);
+    const KEEPALIVE: Wait = Wait::new(3);
+
     /// Counts how often the task itself is woken.
     struct Counter(std::sync::atomic::AtomicUsize);
     impl Wake for Counter {
@@ -149,7 +215,7 @@ mod tests {
 
     #[test]
     fn a_wait_is_polled_first_then_only_once_woken() {
-        let wakes = Wakes::new();
+        let wakes = Wakes::new(4);
         let counter = Arc::new(Counter(Default::default()));
         let task = Waker::from(counter.clone());
         let cx = Context::from_waker(&task);
@@ -158,7 +224,7 @@ mod tests {
         let polls = std::cell::Cell::new(0);
         let mut turn = || {
             let woken = wakes.begin(&cx);
-            wakes.poll(woken, Wait::OUTBOX, |cx| {
+            wakes.poll(woken, OUTBOX, |cx| {
                 polls.set(polls.get() + 1);
                 notified.as_mut().poll(cx)
             })
@@ -178,7 +244,7 @@ mod tests {
 
     #[test]
     fn a_completed_wait_is_polled_again_and_a_skipped_one_keeps_its_mark() {
-        let wakes = Wakes::new();
+        let wakes = Wakes::new(4);
         let task = Waker::from(Arc::new(Counter(Default::default())));
         let cx = Context::from_waker(&task);
         let (tx, mut rx) = mpsc::unbounded_channel::<u32>();
@@ -187,36 +253,33 @@ mod tests {
         let mut got = Vec::new();
         for _ in 0..3 {
             let woken = wakes.begin(&cx);
-            if let Poll::Ready(Some(v)) = wakes.poll(woken, Wait::SOCKET, |cx| rx.poll_recv(cx)) {
+            if let Poll::Ready(Some(v)) = wakes.poll(woken, SOCKET, |cx| rx.poll_recv(cx)) {
                 got.push(v);
             }
         }
         // Both items, each on the turn after the previous completed, with no wake between.
         assert_eq!(got, [1, 2]);
         let woken = wakes.begin(&cx);
-        assert!(
-            wakes
-                .poll(woken, Wait::SOCKET, |_| Poll::Ready(()))
-                .is_pending()
-        );
+        assert!(wakes.poll(woken, SOCKET, |_| Poll::Ready(())).is_pending());
         // A woken wait that is not polled (an earlier one completed) keeps its mark.
         wakes.rouse_all();
         let woken = wakes.begin(&cx);
-        assert!(
-            wakes
-                .poll(woken, Wait::SHUTDOWN, |_| Poll::Ready(()))
-                .is_ready()
-        );
+        assert!(wakes.poll(woken, SHUTDOWN, |_| Poll::Ready(())).is_ready());
+        let woken = wakes.begin(&cx);
+        assert!(wakes.poll(woken, OUTBOX, |_| Poll::Ready(())).is_ready());
+        // A wait beyond the count is never polled.
         let woken = wakes.begin(&cx);
         assert!(
             wakes
-                .poll(woken, Wait::OUTBOX, |_| Poll::Ready(()))
-                .is_ready()
+                .poll(woken, Wait::new(7), |_| -> Poll<()> {
+                    panic!("not a wait of these wakes")
+                })
+                .is_pending()
         );
         // Every wait is marked after `rouse_all`.
         wakes.rouse_all();
         let woken = wakes.begin(&cx);
-        for wait in [Wait::SHUTDOWN, Wait::OUTBOX, Wait::SOCKET, Wait::KEEPALIVE] {
+        for wait in [SHUTDOWN, OUTBOX, SOCKET, KEEPALIVE] {
             assert!(wakes.poll(woken, wait, |_| Poll::Ready(())).is_ready());
         }
     }
