@@ -1,8 +1,9 @@
 //! The session task: the one task that owns the socket.
 //!
-//! It `select!`s, in priority order, over: shutdown, queued tool responses (so results
-//! never wait behind audio), inbound frames (decoded and handed to the control lane), the
-//! keepalive timer, the goAway deadline, and the application's sends. When a connection
+//! It waits, in priority order, on: shutdown, queued tool responses (so results never
+//! wait behind audio), inbound frames (decoded and handed to the control lane), the
+//! keepalive timer, the goAway deadline, and the application's sends; each wait is polled
+//! only when something may have changed for it (see `SessionTask::wait`). When a connection
 //! ends it decides: a fatal close ends the session; a goAway or a retryable loss re-dials
 //! (with the latest resumption handle) while every queue keeps its contents, so the
 //! application sees one continuous session.
@@ -107,7 +108,8 @@ pub(crate) struct Held {
 
 pub(crate) struct SessionTask {
     pub(super) dialer: Dialer,
-    /// Boxed: a queue's blocks are sized by its item, and a box is 8 bytes.
+    /// Its items are kept small (24 bytes: see [`Outbound`]): a queue's blocks are sized
+    /// by its item.
     pub(super) app_rx: mpsc::Receiver<Outbound>,
     pub(super) outbox: Arc<Outbox>,
     pub(super) shutdown: CancellationToken,
@@ -119,7 +121,8 @@ pub(crate) struct SessionTask {
     /// The longest any write may take.
     pub(super) write_bound: Duration,
     pub(super) state: ControlState,
-    /// Messages taken from a queue whose write failed: written first on the next link.
+    /// Messages and frames taken from a queue whose write failed (or replayed): written
+    /// first on the next link.
     pub(super) pending: VecDeque<Outbound>,
     /// Sent but not yet consumed (Vertex transparent resumption only).
     pub(super) replay: Replay,
@@ -148,6 +151,8 @@ const SOCKET: Wait = Wait::new(2);
 const KEEPALIVE: Wait = Wait::new(3);
 /// How many.
 pub(super) const WAITS: usize = 4;
+const _: () = assert!(SHUTDOWN.index() < WAITS && OUTBOX.index() < WAITS);
+const _: () = assert!(SOCKET.index() < WAITS && KEEPALIVE.index() < WAITS);
 
 /// What ended one wait of the loop.
 enum Woke {
@@ -917,9 +922,12 @@ impl SessionTask {
     }
 
     /// Waits, in priority order, for shutdown, the tool lane's outbox, a frame, the
-    /// keepalive, the goAway deadline and the application's next message. Each wait is
-    /// polled only when its own waker fired (see [`Wakes`]): the application's audio
-    /// wakes the task 50 times a second, and none of those wake-ups polls the socket.
+    /// keepalive, the goAway deadline and the application's next message. Shutdown, the
+    /// outbox, the socket and the keepalive are polled only when their own waker fired
+    /// (see [`Wakes`]); the goAway deadline (a new timer each turn) and the application's
+    /// queue (cheap, and the most frequent) are polled every turn. The application's
+    /// audio wakes the task 50 times a second, and none of those wake-ups polls the
+    /// socket.
     async fn wait(
         &mut self,
         link: &mut Link,

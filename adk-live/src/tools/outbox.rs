@@ -44,8 +44,8 @@ struct State {
 pub(crate) struct Outbox {
     state: Mutex<State>,
     /// The queue may hold entries: set under the lock with each push, cleared under it
-    /// when a pop empties it. The session task looks at it on every turn of its loop,
-    /// and skips the lock when it is clear.
+    /// when a pop empties it. The session task looks at it whenever it drains the
+    /// outbox, and skips the lock when it is clear.
     queued: AtomicBool,
     notify: Notify,
 }

@@ -206,7 +206,7 @@ pub async fn drive(
     // own waker fired: a floor that polled its socket on every tick would pay for reads
     // adk-live does not make (see `genai_wire::transport::Wakes`).
     let wakes = Wakes::new(2);
-    loop {
+    'session: loop {
         let next_result = due_results.front().map(|(at, _)| *at);
         let woke = {
             let mut frame = std::pin::pin!(reader.next_frame());
@@ -249,7 +249,7 @@ pub async fn drive(
                         r.tool_started += 1;
                         if let Err(e) = writer.send_text(ack(&id)).await {
                             failed(&mut r, "ack", &e);
-                            break;
+                            break 'session;
                         }
                         r.metrics_acks += 1;
                         due_results.push_back((now + tool, id));

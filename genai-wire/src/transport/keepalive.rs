@@ -1,10 +1,12 @@
 //! Keepalive for a socket owned by one task.
 //!
-//! Why this shape: the session runtime has one task own the socket and `select!` over
-//! inbound frames, an outbound queue and a timer. [`Keepalive::tick`] is that timer: it
+//! Why this shape: the session runtime has one task own the socket and wait on inbound
+//! frames, an outbound queue and a timer at once. [`Keepalive::tick`] is that timer: it
 //! completes when a ping is due (`Ok(())`) or when nothing at all has been received for
 //! the timeout (`Err(Error::KeepaliveTimeout)`). It is cancel-safe, so it can be
-//! re-created in every `select!` iteration.
+//! re-created in every turn of a loop; its timer lives in the `Keepalive`, so a `tick`
+//! dropped while pending leaves the timer's waker registered (what lets
+//! [`Wakes`](super::Wakes) poll it only when that timer fired).
 //!
 //! Liveness is "any frame received", pongs included. The [`WireReader`] swallows pings
 //! and pongs but marks a shared [`Liveness`], so a pong that arrives while the select is

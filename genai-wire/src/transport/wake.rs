@@ -14,10 +14,14 @@
 //! replaced). A wait that is not polled keeps its registration from its last poll, so
 //! nothing is missed: this is how `FuturesUnordered` avoids polling idle futures.
 //!
-//! A wait whose future is created anew on every turn must be polled on every turn (its
-//! registration goes with the old future): poll it with the task's own context instead.
-//! So should a cheap wait that wakes the task most often (for adk-live, the
-//! application's queue): a wait waker in between adds a step to each of its wake-ups.
+//! The contract: a wait may be gated only if its registration outlives the future that
+//! made it. [`WireReader::next_frame`](super::WireReader::next_frame) and
+//! [`Keepalive::tick`](super::Keepalive::tick) qualify (the waker is kept by the socket
+//! and by the keepalive's own timer), so they may be re-created each turn and still be
+//! gated. A future that holds its own registration (a `tokio::time::sleep` made anew each
+//! turn) must be polled on every turn with the task's own context instead. So should a
+//! cheap wait that wakes the task most often (for adk-live, the application's queue): a
+//! wait waker in between adds a step to each of its wake-ups.
 //!
 //! ```
 //! use std::future::Future;
@@ -75,6 +79,11 @@ impl Wait {
         Wait(index as u8)
     }
 
+    /// Its index.
+    pub const fn index(self) -> usize {
+        self.0 as usize
+    }
+
     fn bit(self) -> u8 {
         1 << self.0
     }
@@ -127,10 +136,10 @@ impl std::fmt::Debug for Wakes {
 pub struct Woken(u8);
 
 impl Wakes {
-    /// Wakers for waits `0..count` (at most [`Wait::MAX`]), all of them marked woken (a
-    /// first poll registers each).
+    /// Wakers for waits `0..count`, all of them marked woken (a first poll registers
+    /// each). Panics if `count` is above [`Wait::MAX`].
     pub fn new(count: usize) -> Self {
-        let count = count.min(Wait::MAX);
+        assert!(count <= Wait::MAX, "a Wakes tracks at most 8 waits");
         let all = ((1u16 << count) - 1) as u8;
         let shared = Arc::new(Shared {
             woken: AtomicU8::new(all),
@@ -165,8 +174,9 @@ impl Wakes {
     }
 
     /// Polls `wait` through `poll`, with the wait's own waker, if it was woken; else
-    /// `Pending` without polling it (also for a wait beyond the count given to
-    /// [`Wakes::new`]). Its mark is cleared only when it is polled, so a
+    /// `Pending` without polling it. A wait beyond the count given to [`Wakes::new`] is
+    /// a bug (it would never be polled): debug builds panic, release builds return
+    /// `Pending`. Its mark is cleared only when it is polled, so a
     /// wait skipped because an earlier one completed keeps its mark. A wait that
     /// completes is marked again, so the next turn polls it (for a stream, the next
     /// item; for a future, its replacement).
@@ -176,7 +186,13 @@ impl Wakes {
         wait: Wait,
         poll: impl FnOnce(&mut Context<'_>) -> Poll<T>,
     ) -> Poll<T> {
-        let Some(waker) = self.wakers.get(usize::from(wait.0)) else {
+        debug_assert!(
+            wait.index() < self.wakers.len(),
+            "wait {} of {}",
+            wait.index(),
+            self.wakers.len()
+        );
+        let Some(waker) = self.wakers.get(wait.index()) else {
             return Poll::Pending;
         };
         if woken.0 & wait.bit() == 0 {
@@ -211,6 +227,58 @@ mod tests {
         fn wake(self: Arc<Self>) {
             self.0.fetch_add(1, Ordering::SeqCst);
         }
+    }
+
+    #[test]
+    #[should_panic(expected = "wait 7 of 4")]
+    fn a_wait_beyond_the_count_is_a_bug() {
+        let wakes = Wakes::new(4);
+        let task = Waker::from(Arc::new(Counter(Default::default())));
+        let cx = Context::from_waker(&task);
+        let woken = wakes.begin(&cx);
+        let _ = wakes.poll(woken, Wait::new(7), |_| Poll::Ready(()));
+    }
+
+    /// The contract that lets the session task re-create `tick()` every turn and still
+    /// gate it: a tick dropped while pending leaves the keepalive's timer registered
+    /// with the wait's waker.
+    #[tokio::test(start_paused = true)]
+    async fn a_dropped_keepalive_tick_still_wakes_its_wait() {
+        use super::super::{Keepalive, Liveness};
+        use std::time::Duration;
+
+        let wakes = Wakes::new(4);
+        let counter = Arc::new(Counter(Default::default()));
+        let task = Waker::from(counter.clone());
+        let cx = Context::from_waker(&task);
+        let mut keepalive = Keepalive::new(Some(Duration::from_secs(20)), None, Liveness::new());
+        {
+            let mut tick = pin!(keepalive.tick());
+            let woken = wakes.begin(&cx);
+            assert!(
+                wakes
+                    .poll(woken, KEEPALIVE, |cx| tick.as_mut().poll(cx))
+                    .is_pending()
+            );
+        }
+        let woken = wakes.begin(&cx);
+        assert!(
+            wakes
+                .poll(woken, KEEPALIVE, |_| -> Poll<()> {
+                    panic!("not woken yet")
+                })
+                .is_pending()
+        );
+        // Paused time runs to the next timer: the keepalive's, at 20 s.
+        tokio::time::sleep(Duration::from_secs(21)).await;
+        assert_eq!(counter.0.load(Ordering::SeqCst), 1);
+        let mut tick = pin!(keepalive.tick());
+        let woken = wakes.begin(&cx);
+        assert!(
+            wakes
+                .poll(woken, KEEPALIVE, |cx| tick.as_mut().poll(cx))
+                .is_ready()
+        );
     }
 
     #[test]
@@ -267,15 +335,6 @@ mod tests {
         assert!(wakes.poll(woken, SHUTDOWN, |_| Poll::Ready(())).is_ready());
         let woken = wakes.begin(&cx);
         assert!(wakes.poll(woken, OUTBOX, |_| Poll::Ready(())).is_ready());
-        // A wait beyond the count is never polled.
-        let woken = wakes.begin(&cx);
-        assert!(
-            wakes
-                .poll(woken, Wait::new(7), |_| -> Poll<()> {
-                    panic!("not a wait of these wakes")
-                })
-                .is_pending()
-        );
         // Every wait is marked after `rouse_all`.
         wakes.rouse_all();
         let woken = wakes.begin(&cx);
