@@ -27,7 +27,10 @@ pub(crate) struct Dialer {
     pub(crate) endpoint: Endpoint,
     pub(crate) credentials: Credentials,
     pub(crate) transport: TransportConfig,
-    pub(crate) setup: Setup,
+    /// The setup, encoded once and decoded again for each dial (rare), instead of kept
+    /// as a tree for the session's life: the tools' JSON schemas alone are ~2.5 KB of
+    /// maps per session (BENCHMARKS.md §8).
+    pub(crate) setup: Box<str>,
     pub(crate) resumption: bool,
     pub(crate) transparent: bool,
     pub(crate) setup_timeout: Duration,
@@ -53,10 +56,24 @@ impl Dialer {
         self.endpoint.backend()
     }
 
+    /// Encodes `setup` to keep it in a dialer.
+    pub(crate) fn keep(setup: &Setup) -> Result<Box<str>> {
+        serde_json::to_string(setup)
+            .map(String::into_boxed_str)
+            .map_err(|e| genai_wire::Error::Invalid(format!("cannot encode setup: {e}")).into())
+    }
+
     /// The setup message for a connection, resuming with `handle` when given, announcing
     /// a `clientContent` history seed when `seeded`.
-    pub(crate) fn setup_message(&self, handle: Option<&str>, seeded: bool) -> ClientMessage {
-        let mut setup = self.setup.clone();
+    pub(crate) fn setup_message(
+        &self,
+        handle: Option<&str>,
+        seeded: bool,
+    ) -> Result<ClientMessage> {
+        // What `keep` encoded decodes (the types round-trip); an error is still an error.
+        let mut setup: Setup = serde_json::from_str(&self.setup).map_err(|e| {
+            genai_wire::Error::Invalid(format!("cannot decode the kept setup: {e}"))
+        })?;
         if seeded {
             setup.history_config = Some(HistoryConfig {
                 initial_history_in_client_content: Some(true),
@@ -68,7 +85,7 @@ impl Dialer {
                 transparent: self.transparent.then_some(true),
             });
         }
-        ClientMessage::from(setup)
+        Ok(ClientMessage::from(setup))
     }
 
     /// Connects, sends setup and waits for `setupComplete`. `seeded`: the first messages
@@ -79,7 +96,7 @@ impl Dialer {
         let connection = transport::connect(&request, &self.transport).await?;
         let keepalive = connection.keepalive();
         let (mut writer, mut reader) = connection.split();
-        let setup = protocol::encode_client(&self.setup_message(handle, seeded), backend)?;
+        let setup = protocol::encode_client(&self.setup_message(handle, seeded)?, backend)?;
         // Both the setup write and the wait for its answer are bounded: a peer that stops
         // reading or never answers cannot hold a dial forever.
         let first = tokio::time::timeout(self.setup_timeout, async {
@@ -164,5 +181,70 @@ impl Link {
             tokio::time::timeout(CLOSE_BOUND, handshake).await,
             Ok(Some(true))
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use genai_wire::protocol::{FunctionDeclaration, GenerationConfig, Tool};
+    use serde_json::json;
+
+    fn dialer(setup: &Setup) -> Dialer {
+        Dialer {
+            endpoint: Endpoint::custom("ws://127.0.0.1:9/ws", Backend::DeveloperApi).unwrap(),
+            credentials: Credentials::None,
+            transport: TransportConfig::default(),
+            setup: Dialer::keep(setup).unwrap(),
+            resumption: false,
+            transparent: false,
+            setup_timeout: Duration::from_secs(1),
+        }
+    }
+
+    /// The setup is kept encoded and decoded at each dial: every setup in the wire
+    /// fixtures, and one with a tool schema and floats, comes back as it went in.
+    #[test]
+    fn a_kept_setup_comes_back_unchanged() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/wire");
+        let mut setups = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            for line in text.lines().filter(|l| l.starts_with('>')) {
+                let Some(json) = line.find('{').map(|i| &line[i..]) else {
+                    continue;
+                };
+                if let Ok(ClientMessage::Setup(setup)) = protocol::decode_client(json.as_bytes()) {
+                    setups.push(*setup);
+                }
+            }
+        }
+        assert!(setups.len() >= 5, "fixtures with a setup: {}", setups.len());
+        setups.push(Setup {
+            model: "models/m".into(),
+            generation_config: Some(GenerationConfig {
+                temperature: Some(0.7),
+                ..Default::default()
+            }),
+            tools: vec![Tool {
+                function_declarations: vec![FunctionDeclaration {
+                    name: "search".into(),
+                    description: Some("Looks things up.".into()),
+                    parameters: Some(json!({
+                        "type": "OBJECT",
+                        "properties": {"query": {"type": "STRING"}, "limit": {"type": "INTEGER", "maximum": 1.5e3}},
+                        "required": ["query"]
+                    })),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            labels: Some([("k".to_owned(), "v\"\\".to_owned())].into()),
+            ..Default::default()
+        });
+        for setup in setups {
+            let message = dialer(&setup).setup_message(None, false).unwrap();
+            assert_eq!(message, ClientMessage::from(setup));
+        }
     }
 }

@@ -56,7 +56,7 @@ pub(crate) async fn start(
         endpoint: config.endpoint.clone(),
         credentials: config.credentials.clone(),
         transport: config.transport.clone(),
-        setup,
+        setup: Dialer::keep(&setup)?,
         resumption: config.resumption,
         transparent: config.transparent_resumption,
         setup_timeout: config.setup_timeout,
