@@ -44,8 +44,6 @@ pub(crate) struct Link {
     pub(crate) backend: Backend,
     /// Vertex's session id from `setupComplete`.
     pub(crate) session_id: Option<String>,
-    /// The largest message this link writes.
-    max_message_size: usize,
     /// A write was abandoned midway: the websocket stream is unusable, so no closing
     /// handshake is attempted.
     pub(crate) broken: bool,
@@ -123,7 +121,6 @@ impl Dialer {
                 keepalive,
                 backend,
                 session_id: done.session_id,
-                max_message_size: self.transport.max_message_size,
                 broken: false,
             }),
             other => Err(Error::Setup(format!(
@@ -134,20 +131,6 @@ impl Dialer {
 }
 
 impl Link {
-    /// Encodes a message for this link: the backend's rules and the size limit are
-    /// checked here, so a message refused locally never touches the socket.
-    pub(crate) fn encode(&self, message: &ClientMessage) -> Result<String> {
-        let text = protocol::encode_client(message, self.backend)?;
-        if text.len() > self.max_message_size {
-            return Err(genai_wire::Error::TooLargeToSend {
-                size: text.len(),
-                limit: self.max_message_size,
-            }
-            .into());
-        }
-        Ok(text)
-    }
-
     /// Closes the connection: sends our close and, with `await_reply`, a barrier before it
     /// and reads until the server's close (bounded at [`CLOSE_BOUND`]; skipped on a broken
     /// stream). True when the server answered the barrier: it had read every frame

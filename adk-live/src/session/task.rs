@@ -634,7 +634,10 @@ impl SessionTask {
         goaway: Option<Instant>,
         record: bool,
     ) -> Result<(), WriteFail> {
-        let text = link.encode(message).map_err(WriteFail::Refused)?;
+        // The backend's rules are checked here and the size limit by the writer (before
+        // anything is written): a message refused locally never touches the socket.
+        let text = protocol::encode_client(message, link.backend)
+            .map_err(|e| WriteFail::Refused(e.into()))?;
         let Link { writer, broken, .. } = link;
         self.bounded(broken, writer.send_text(text), goaway).await?;
         // The seed and results said as conversation are the ledger's to say again, not
