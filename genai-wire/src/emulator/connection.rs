@@ -42,7 +42,7 @@ use super::resume::{self, ResumptionMode};
 use super::server::{AuthOutcome, RequestInfo, on_request};
 use super::shared::Shared;
 use super::tools::Rng;
-use super::validate::{get, parse_and_validate, truncate_reason};
+use super::validate::{Invalid, get, parse_and_validate, truncate_reason};
 use crate::Backend;
 
 fn ws_config(max: usize) -> WebSocketConfig {
@@ -296,22 +296,12 @@ where
             _ = shutdown.changed() => return Err(End::Close(1001, "server shutting down".into())),
         };
         self.client_index = 1;
-        let value = match parse_and_validate(&raw, self.backend) {
+        let (value, k) = match self.read_client(&raw, binary) {
             Ok(v) => v,
             Err(inv) => {
-                self.sess.record(
-                    self.conn,
-                    Direction::ClientToServer,
-                    kind::INVALID,
-                    &raw,
-                    binary,
-                );
                 return Err(self.refuse(ViolationKind::InvalidMessage, 1007, &inv.reason));
             }
         };
-        let k = classify(&value);
-        self.sess
-            .record(self.conn, Direction::ClientToServer, k, &raw, binary);
         let Some(setup) = value
             .as_object()
             .and_then(|o| get(o, "setup"))
@@ -772,19 +762,25 @@ where
         }
     }
 
+    /// Parses and validates a client frame, and records it under its kind (`invalid`
+    /// when it is). Returns the message and its kind.
+    fn read_client(&mut self, raw: &Bytes, binary: bool) -> Result<(Value, &'static str), Invalid> {
+        let parsed = parse_and_validate(raw, self.backend).map(|v| {
+            let k = classify(&v);
+            (v, k)
+        });
+        let k = parsed.as_ref().map_or(kind::INVALID, |(_, k)| k);
+        self.sess
+            .record(self.conn, Direction::ClientToServer, k, raw, binary);
+        parsed
+    }
+
     /// Validates and digests one client message.
     fn client_message(&mut self, raw: Bytes, binary: bool) -> Result<(), End> {
         self.client_index += 1;
-        let value = match parse_and_validate(&raw, self.backend) {
+        let (value, k) = match self.read_client(&raw, binary) {
             Ok(v) => v,
             Err(inv) => {
-                self.sess.record(
-                    self.conn,
-                    Direction::ClientToServer,
-                    kind::INVALID,
-                    &raw,
-                    binary,
-                );
                 let shown: String =
                     String::from_utf8_lossy(&raw[..raw.len().min(200)]).into_owned();
                 self.sess.violation(
@@ -795,9 +791,6 @@ where
                 return Err(End::Close(1007, inv.reason));
             }
         };
-        let k = classify(&value);
-        self.sess
-            .record(self.conn, Direction::ClientToServer, k, &raw, binary);
         let now = Instant::now();
         let level = self.shared.cfg.scenario.0.turn_detection.level;
         let Some(engine) = self.engine.as_mut() else {
