@@ -20,9 +20,7 @@ use genai_wire::Backend;
 use genai_wire::auth::{Credentials, connect_request};
 use genai_wire::endpoint::Endpoint;
 use genai_wire::protocol::{
-    self, AudioTranscriptionConfig, Behavior, Blob, ClientMessage, ContextWindowCompressionConfig,
-    GenerationConfig, Modality, RealtimeInput, SessionResumptionConfig, Setup, SlidingWindow,
-    Tool as WireTool,
+    self, Behavior, ClientMessage, SessionResumptionConfig, Setup, Tool as WireTool,
 };
 use genai_wire::transport::{self, TextFrame, Wait, Wakes, WireFrame, WireReader, WireWriter};
 use tokio::time::{Instant, MissedTickBehavior};
@@ -49,35 +47,21 @@ impl Frames {
     ) -> Frames {
         let mut search = search;
         search.behavior = Some(Behavior::NonBlocking);
-        let setup = Setup {
-            model: format!("models/{}", adk_live::DEFAULT_MODEL),
-            generation_config: Some(GenerationConfig {
-                response_modalities: vec![Modality::Audio],
-                ..Default::default()
-            }),
-            input_audio_transcription: Some(AudioTranscriptionConfig::default()),
-            output_audio_transcription: Some(AudioTranscriptionConfig::default()),
-            context_window_compression: Some(ContextWindowCompressionConfig {
-                sliding_window: Some(SlidingWindow::default()),
-                ..Default::default()
-            }),
-            session_resumption: Some(SessionResumptionConfig::default()),
-            tools: vec![WireTool {
-                function_declarations: vec![search],
-                ..Default::default()
-            }],
+        // The setup `Live::builder()` starts from, read through its own editing hook so
+        // that the floor follows its defaults; then what connecting adds for this
+        // builder: the model's full name, resumption, the tool.
+        let mut setup = Setup::default();
+        let _ = adk_live::Live::builder().setup(|s| setup = s.clone());
+        setup.model = Endpoint::developer(Default::default())
+            .model_name(&setup.model)
+            .unwrap();
+        setup.session_resumption = Some(SessionResumptionConfig::default());
+        setup.tools = vec![WireTool {
+            function_declarations: vec![search],
             ..Default::default()
-        };
+        }];
         let encode = |m: &ClientMessage| protocol::encode_client(m, Backend::DeveloperApi).unwrap();
-        let chunk = |pcm: &[u8]| {
-            encode(&ClientMessage::RealtimeInput(RealtimeInput {
-                audio: Some(Blob {
-                    mime_type: "audio/pcm;rate=16000".into(),
-                    data: pcm.to_vec(),
-                }),
-                ..Default::default()
-            }))
-        };
+        let chunk = |pcm: &[u8]| protocol::encode_audio_input(pcm, 16_000);
         Frames {
             setup: encode(&ClientMessage::from(setup)),
             voiced: chunk(voiced).into(),
