@@ -15,6 +15,19 @@ use serde_json::json;
 
 use crate::support::*;
 
+/// Connects with the gated background `search` (`edit` adds to the builder) and waits
+/// for the emulator's session: the session, the tool's gates, the emulator's session.
+async fn gated_session(
+    emu: &EmulatorHandle,
+    edit: impl FnOnce(LiveBuilder) -> LiveBuilder,
+) -> (LiveHandle, Gates, SessionHandle) {
+    let gates = Gates::new();
+    let builder = edit(Live::builder().tool(gates.tool()).tool_background("search"));
+    let session = connect(emu, Backend::DeveloperApi, builder).await;
+    let es = emu.wait_for_session(WAIT).await.unwrap();
+    (session, gates, es)
+}
+
 /// The emulator session, other than `old`, that received a result as conversation (a
 /// refused resume attempt makes a session of its own, closed with 1008).
 async fn fresh_session_with_a_result(emu: &EmulatorHandle, old: &SessionHandle) -> SessionHandle {
@@ -76,10 +89,7 @@ async fn one_point(point: Point, disruption: Disruption) {
         Duration::from_millis(20)
     };
     let emu = checkpoint_emulator(lag).await;
-    let gates = Gates::new();
-    let builder = Live::builder().tool(gates.tool()).tool_background("search");
-    let session = connect(&emu, Backend::DeveloperApi, builder).await;
-    let es = emu.wait_for_session(WAIT).await.unwrap();
+    let (session, gates, es) = gated_session(&emu, |b| b).await;
     first_handle(&session).await;
     session.send_text("search it").await.unwrap();
     let call = es.wait_for_function_call(1, WAIT).await.unwrap();
@@ -198,10 +208,7 @@ async fn with_time_left_the_switch_waits_for_a_clean_checkpoint() {
 #[tokio::test]
 async fn a_tool_longer_than_two_goaways_is_voiced_after_both_switches() {
     let emu = checkpoint_emulator(Duration::from_millis(20)).await;
-    let gates = Gates::new();
-    let builder = Live::builder().tool(gates.tool()).tool_background("search");
-    let session = connect(&emu, Backend::DeveloperApi, builder).await;
-    let es = emu.wait_for_session(WAIT).await.unwrap();
+    let (session, gates, es) = gated_session(&emu, |b| b).await;
     session.send_text("search it").await.unwrap();
     let call = es.wait_for_function_call(1, WAIT).await.unwrap();
     gates.progress.add_permits(1);
@@ -238,14 +245,9 @@ async fn a_tool_longer_than_two_goaways_is_voiced_after_both_switches() {
 #[tokio::test]
 async fn a_refused_handle_mid_call_seeds_the_fresh_session_then_delivers_the_result() {
     let emu = checkpoint_emulator(Duration::from_millis(20)).await;
-    let gates = Gates::new();
     // 2.5: the seed is `clientContent` context (`turnComplete: false`).
-    let builder = Live::builder()
-        .model("gemini-live-2.5-flash-preview")
-        .tool(gates.tool())
-        .tool_background("search");
-    let session = connect(&emu, Backend::DeveloperApi, builder).await;
-    let old = emu.wait_for_session(WAIT).await.unwrap();
+    let (session, gates, old) =
+        gated_session(&emu, |b| b.model("gemini-live-2.5-flash-preview")).await;
     session.send_text("search it").await.unwrap();
     let call = old.wait_for_function_call(1, WAIT).await.unwrap();
     events_until(&session, |e| matches!(e, LiveEvent::TurnComplete)).await;
@@ -296,10 +298,7 @@ async fn a_result_said_as_conversation_survives_repeated_rollbacks() {
     // No fresh handle after the first: every switch resumes the checkpoint from before
     // the call.
     let emu = checkpoint_emulator(Duration::from_secs(600)).await;
-    let gates = Gates::new();
-    let builder = Live::builder().tool(gates.tool()).tool_background("search");
-    let session = connect(&emu, Backend::DeveloperApi, builder).await;
-    let es = emu.wait_for_session(WAIT).await.unwrap();
+    let (session, gates, es) = gated_session(&emu, |b| b).await;
     first_handle(&session).await;
     session.send_text("search it").await.unwrap();
     let call = es.wait_for_function_call(1, WAIT).await.unwrap();
@@ -337,13 +336,8 @@ async fn disconnect_reports_results_the_server_never_read() {
     // read it.
     for (server_reads, resumption) in [(true, true), (false, true), (false, false)] {
         let emu = checkpoint_emulator(Duration::from_secs(600)).await;
-        let gates = Gates::new();
-        let builder = Live::builder()
-            .tool(gates.tool())
-            .tool_background("search")
-            .configure(move |c| c.resumption = resumption);
-        let session = connect(&emu, Backend::DeveloperApi, builder).await;
-        let es = emu.wait_for_session(WAIT).await.unwrap();
+        let (session, gates, es) =
+            gated_session(&emu, |b| b.configure(move |c| c.resumption = resumption)).await;
         session.send_text("search it").await.unwrap();
         let call = es.wait_for_function_call(1, WAIT).await.unwrap();
         es.wait_for_accepted_response(1, WAIT).await.unwrap();
@@ -384,13 +378,8 @@ async fn disconnect_reports_results_the_server_never_read() {
 #[tokio::test]
 async fn a_fresh_session_hears_an_unsettled_result_once() {
     let emu = checkpoint_emulator(Duration::from_secs(600)).await;
-    let gates = Gates::new();
-    let builder = Live::builder()
-        .model("gemini-live-2.5-flash-preview")
-        .tool(gates.tool())
-        .tool_background("search");
-    let session = connect(&emu, Backend::DeveloperApi, builder).await;
-    let old = emu.wait_for_session(WAIT).await.unwrap();
+    let (session, gates, old) =
+        gated_session(&emu, |b| b.model("gemini-live-2.5-flash-preview")).await;
     session.send_text("search it").await.unwrap();
     let call = old.wait_for_function_call(1, WAIT).await.unwrap();
     gates.open_all();
