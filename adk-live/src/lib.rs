@@ -26,6 +26,8 @@
 //! only the application.
 #![deny(missing_docs)]
 
+#[cfg(feature = "bridge")]
+pub mod bridge;
 mod builder;
 pub mod config;
 mod error;

@@ -1,10 +1,11 @@
-//! Shared pieces of the example programs: the demo tools, WAV input and output, and
-//! choosing where to connect (Developer API, Vertex AI, an explicit endpoint, or the
+//! Shared pieces of the example programs: the demo tools, WAV input and output, the agent
+//! server, and choosing where to connect (Developer API, Vertex AI, an explicit endpoint, or the
 //! embedded emulator when no credentials are set).
 
 pub mod audio;
 pub mod console;
 pub mod load;
+pub mod server;
 pub mod sound;
 pub mod target;
 pub mod tools;

@@ -12,7 +12,7 @@ use adk_live::prelude::*;
 use genai_wire::emulator::{Emulator, EmulatorHandle, Scenario};
 
 /// The place to connect to.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Target {
     /// An explicit websocket URL.
     Endpoint(String),

@@ -418,6 +418,17 @@ async fn audio_stream_end_ends_the_turn() {
     assert_eq!(kinds(&[got])[0], kind::MODEL_TURN);
 }
 
+/// The page's mute sends `audioStreamEnd` after silent audio: no speech, so no turn (the
+/// real server's voice detection finds none; the emulator used to answer a phantom turn).
+#[tokio::test]
+async fn audio_stream_end_after_silence_is_no_turn() {
+    let emu = with(NB).await;
+    let mut ws = start(&emu.ws_url(), dev_setup(json!({}))).await;
+    send(&mut ws, audio_msg(&silence_b64(300))).await;
+    send(&mut ws, json!({"realtimeInput": {"audioStreamEnd": true}})).await;
+    expect_silence(&mut ws, Duration::from_millis(700)).await;
+}
+
 #[tokio::test]
 async fn branches_on_user_text_and_closes() {
     let chat = std::fs::read_to_string(concat!(

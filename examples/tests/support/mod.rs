@@ -2,6 +2,9 @@
 
 #![allow(dead_code)] // each test file uses part of this
 
+pub mod agent_server;
+pub mod browser;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

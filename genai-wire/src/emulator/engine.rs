@@ -518,7 +518,9 @@ impl Engine {
                         "audioStreamEnd sent while automatic activity detection is disabled".into(),
                     );
                 }
-                if self.audio_in_turn {
+                // Only speech makes a turn: silent audio then audioStreamEnd (a muted
+                // microphone) is nothing to answer.
+                if self.audio_in_turn && (self.user_speaking || !self.setup.auto_vad) {
                     self.end_user_turn("audioStreamEnd");
                 }
             }

@@ -1,0 +1,157 @@
+//! The agent server: a voice page in the browser, one Live session per page.
+//!
+//! ```text
+//! cargo run --release -p examples --bin agent_server          # then open http://127.0.0.1:8080/
+//! ```
+//!
+//! Each page connection gets its own session with the voice agent's tools (a background
+//! `search`, a standard `get_weather`). Where it connects is chosen as for `voice_agent`
+//! (`examples::target`): `GEMINI_API_KEY`, the Vertex variables, `--endpoint`, or else an
+//! emulator started in-process. The API key stays on the server.
+//!
+//! Safe by default: it binds loopback; any other bind needs `--token` (or
+//! `AGENT_SERVER_TOKEN`), which pages present as `#token=...` in the URL. Ctrl-C or
+//! SIGTERM closes every page and ends every session (running tools cancelled).
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use adk_live::prelude::*;
+use clap::Parser;
+use examples::server::{AgentServer, Connector, Limits, ServerConfig};
+use examples::target::Target;
+use examples::tools;
+use futures::future::BoxFuture;
+use genai_wire::emulator::{Emulator, Scenario};
+
+const SCENARIO: &str = include_str!("../../../fixtures/scenarios/voice_agent.json");
+
+#[derive(Debug, Parser)]
+#[command(about = "A voice agent for the browser: one Live session per page")]
+struct Args {
+    /// Where to listen. Anything but loopback needs --token.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    addr: SocketAddr,
+    /// The access token pages must present (at least 16 characters).
+    #[arg(long, env = "AGENT_SERVER_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// An origin (https://host[:port]) allowed to open sessions besides the server's own;
+    /// repeatable.
+    #[arg(long = "allow-origin")]
+    allowed_origins: Vec<String>,
+    /// Pages connected at once.
+    #[arg(long, default_value_t = Limits::default().max_sessions)]
+    max_sessions: usize,
+    /// Close a page that sends nothing for this many seconds.
+    #[arg(long, default_value_t = Limits::default().idle_timeout.as_secs())]
+    idle_seconds: u64,
+    /// The emulator's scenario when no credentials are set (default: the voice agent's).
+    #[arg(long)]
+    scenario: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    agent: tools::AgentArgs,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,genai_wire=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Args::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("agent_server: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<(), String> {
+    let mut target = Target::choose(args.agent.endpoint.clone());
+    println!("sessions go to {}", target.describe());
+    // One emulator for every page, when no credentials are set.
+    let _emulator = match target {
+        Target::Embedded => {
+            let scenario = match &args.scenario {
+                Some(path) => Scenario::from_file(path).map_err(|e| e.to_string())?,
+                None => Scenario::from_json(SCENARIO).map_err(|e| e.to_string())?,
+            };
+            let emulator = Emulator::builder()
+                .scenario(scenario)
+                .bind("127.0.0.1:0")
+                .await
+                .map_err(|e| format!("cannot start the embedded emulator: {e}"))?;
+            target = Target::Endpoint(emulator.ws_url());
+            Some(emulator)
+        }
+        _ => None,
+    };
+
+    let agent = Arc::new(args.agent);
+    let connector: Connector =
+        Arc::new(move || -> BoxFuture<'static, Result<LiveHandle, String>> {
+            let target = target.clone();
+            let agent = agent.clone();
+            Box::pin(async move {
+                let builder = tools::travel_agent(&agent).voice("Kore");
+                target
+                    .connect(builder, SCENARIO)
+                    .await
+                    .map(|(session, _)| session)
+            })
+        });
+
+    let mut config = ServerConfig::default();
+    config.addr = args.addr;
+    config.token = args.token.map(Secret::from);
+    config.allowed_origins = args.allowed_origins;
+    config.limits.max_sessions = args.max_sessions;
+    config.limits.idle_timeout = Duration::from_secs(args.idle_seconds);
+    let with_token = config.token.is_some();
+    let server = AgentServer::start(config, connector).await?;
+    println!(
+        "agent server ready: open {}{}",
+        server.url(),
+        if with_token {
+            "#token=<your token>"
+        } else {
+            ""
+        }
+    );
+
+    shutdown_signal().await;
+    println!("shutting down: closing {} page(s)", server.active_pages());
+    server.shutdown().await;
+    println!("every session ended");
+    Ok(())
+}
+
+/// Ctrl-C, or SIGTERM on Unix (what a process manager sends).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}

@@ -1,0 +1,260 @@
+//! One page connection: the `hello`, its Live session, and the pump between them.
+//!
+//! The pump is one loop over three things: a frame from the page (audio to the session,
+//! commands applied), an event from the session (translated by the
+//! [`PageBridge`](adk_live::bridge::PageBridge), audio through its playback fence), and
+//! the server's shutdown. Every limit that can end the connection ends it here with a
+//! close code and a reason, logged; the session is then disconnected, which cancels its
+//! running tools (nothing is sent for them afterwards) and waits for their tasks.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use adk_live::bridge::page::{PROTOCOL_VERSION, PageCommand, PageEvent, ProtocolError};
+use adk_live::bridge::{Outgoing, PageBridge};
+use adk_live::{LiveEvent, LiveHandle};
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use tokio::time::{sleep, timeout};
+use tracing::{Instrument, info, info_span, warn};
+
+use super::Shared;
+use super::access::Slot;
+use super::rate::FrameRate;
+
+/// How a page connection ended: the close frame sent to the page.
+#[derive(Debug)]
+struct Ending {
+    code: u16,
+    reason: String,
+    /// True when the page broke the protocol or a limit (logged as a warning).
+    fault: bool,
+}
+
+impl Ending {
+    fn normal(code: u16, reason: impl Into<String>) -> Self {
+        Ending {
+            code,
+            reason: reason.into(),
+            fault: false,
+        }
+    }
+}
+
+impl From<ProtocolError> for Ending {
+    fn from(e: ProtocolError) -> Self {
+        Ending {
+            code: e.close_code(),
+            reason: e.reason(),
+            fault: true,
+        }
+    }
+}
+
+/// Serves one upgraded page socket until it ends; the slot is held until the session has
+/// been disconnected.
+pub(super) async fn serve(mut socket: WebSocket, shared: Arc<Shared>, slot: Slot, id: u64) {
+    let span = info_span!("page", id);
+    async move {
+        info!("page connected");
+        let ending = converse(&mut socket, &shared).await;
+        if ending.fault {
+            warn!(code = ending.code, reason = %ending.reason, "page closed for a protocol or limit violation");
+        } else {
+            info!(code = ending.code, reason = %ending.reason, "page closed");
+        }
+        let close = Message::Close(Some(CloseFrame {
+            code: ending.code,
+            reason: ending.reason.into(),
+        }));
+        let _ = timeout(shared.limits.send_timeout, socket.send(close)).await;
+        drop(slot);
+    }
+    .instrument(span)
+    .await
+}
+
+async fn converse(socket: &mut WebSocket, shared: &Shared) -> Ending {
+    let limits = &shared.limits;
+    // 1. The hello, before any quota is spent.
+    let first = tokio::select! {
+        frame = timeout(limits.hello_timeout, socket.recv()) => frame,
+        _ = shared.shutdown.cancelled() => return Ending::normal(1001, "server shutting down"),
+    };
+    let hello = match first {
+        Err(_) => return ProtocolError::Order("no hello in time").into(),
+        Ok(None | Some(Err(_))) => return Ending::normal(1000, "page left before hello"),
+        Ok(Some(Ok(Message::Text(text)))) => {
+            if text.len() > limits.max_frame_bytes {
+                return too_large(text.len(), limits.max_frame_bytes);
+            }
+            match PageCommand::parse(&text) {
+                Ok(hello) => hello,
+                Err(e) => return e.into(),
+            }
+        }
+        Ok(Some(Ok(_))) => return ProtocolError::Order("the first frame must be hello").into(),
+    };
+    match hello {
+        PageCommand::Hello { protocol } if protocol == PROTOCOL_VERSION => {}
+        PageCommand::Hello { protocol } => return ProtocolError::Version { got: protocol }.into(),
+        _ => return ProtocolError::Order("the first frame must be hello").into(),
+    }
+
+    // 2. The Live session.
+    let connected = tokio::select! {
+        r = timeout(limits.connect_timeout, (shared.connector)()) => r,
+        _ = shared.shutdown.cancelled() => return Ending::normal(1001, "server shutting down"),
+    };
+    let session = match connected {
+        Ok(Ok(session)) => session,
+        Ok(Err(e)) => return session_failed(socket, shared, e).await,
+        Err(_) => {
+            return session_failed(socket, shared, "the Live API did not answer in time".into())
+                .await;
+        }
+    };
+    info!(backend = %session.backend(), "session open");
+
+    // 3. The pump; then the session ends, its tools cancelled.
+    let ending = pump(socket, shared, &session).await;
+    session.disconnect().await;
+    ending
+}
+
+async fn session_failed(socket: &mut WebSocket, shared: &Shared, error: String) -> Ending {
+    warn!(%error, "session could not be opened");
+    let event = PageEvent::Closed {
+        reason: format!("the session could not be opened: {error}"),
+    };
+    let _ = timeout(shared.limits.send_timeout, socket.send(text(&event))).await;
+    Ending::normal(1011, "the session could not be opened")
+}
+
+async fn pump(socket: &mut WebSocket, shared: &Shared, session: &LiveHandle) -> Ending {
+    let limits = &shared.limits;
+    let mut bridge = PageBridge::new();
+    let mut out = Vec::with_capacity(4);
+    let mut rate = FrameRate::new(limits.max_frames_per_sec);
+    let idle = sleep(limits.idle_timeout);
+    tokio::pin!(idle);
+    let mut audio_dropped = 0u64;
+
+    if let Err(e) = send(socket, shared, text(&bridge.ready(session.backend()))).await {
+        return e;
+    }
+    loop {
+        tokio::select! {
+            biased;
+            _ = shared.shutdown.cancelled() => {
+                let bye = PageEvent::Closed { reason: "the server is shutting down".into() };
+                let _ = send(socket, shared, text(&bye)).await;
+                return Ending::normal(1001, "server shutting down");
+            }
+            frame = socket.recv() => {
+                let frame = match frame {
+                    None => return Ending::normal(1000, "page left"),
+                    Some(Err(e)) => return Ending {
+                        code: 1002,
+                        reason: "websocket error".into(),
+                        fault: { warn!(error = %e, "page websocket error"); true },
+                    },
+                    Some(Ok(frame)) => frame,
+                };
+                if !rate.admit(Instant::now()) {
+                    return ProtocolError::Flood(limits.max_frames_per_sec).into();
+                }
+                match frame {
+                    Message::Binary(pcm) => {
+                        if pcm.len() > limits.max_frame_bytes {
+                            return too_large(pcm.len(), limits.max_frame_bytes);
+                        }
+                        if pcm.len() % 2 != 0 {
+                            return ProtocolError::OddAudio(pcm.len()).into();
+                        }
+                        idle.as_mut().reset(tokio::time::Instant::now() + limits.idle_timeout);
+                        // Audio is realtime: if the session cannot take it in time (a long
+                        // reconnect), this chunk is dropped rather than the page stalled.
+                        match timeout(limits.send_timeout, session.send_audio(&pcm)).await {
+                            Ok(_) => {}
+                            Err(_) => {
+                                audio_dropped += 1;
+                                warn!(audio_dropped, "session not taking audio; chunk dropped");
+                            }
+                        }
+                    }
+                    Message::Text(body) => {
+                        if body.len() > limits.max_frame_bytes {
+                            return too_large(body.len(), limits.max_frame_bytes);
+                        }
+                        idle.as_mut().reset(tokio::time::Instant::now() + limits.idle_timeout);
+                        let command = match PageCommand::parse(&body) {
+                            Ok(c) => c,
+                            Err(e) => return e.into(),
+                        };
+                        let reply = match bridge.apply(command, session).await {
+                            Ok(reply) => reply,
+                            Err(e) => return e.into(),
+                        };
+                        if let Some(reply) = reply
+                            && let Err(e) = send(socket, shared, text(&reply)).await
+                        {
+                            return e;
+                        }
+                    }
+                    Message::Close(_) => return Ending::normal(1000, "page closed"),
+                    // Pings are answered by the websocket layer; they count only against
+                    // the rate.
+                    Message::Ping(_) | Message::Pong(_) => {}
+                }
+            }
+            event = session.next_event() => {
+                let Some(event) = event else {
+                    return Ending::normal(1000, "session ended");
+                };
+                let ended = match &event {
+                    LiveEvent::Closed { error, .. } => Some(error.is_some()),
+                    _ => None,
+                };
+                bridge.translate(event, &mut out);
+                for o in out.drain(..) {
+                    let frame = match o {
+                        Outgoing::Audio(pcm) => Message::Binary(pcm.into()),
+                        Outgoing::Event(e) => text(&e),
+                    };
+                    if let Err(e) = send(socket, shared, frame).await {
+                        return e;
+                    }
+                }
+                match ended {
+                    Some(false) => return Ending::normal(1000, "session ended"),
+                    Some(true) => return Ending::normal(1011, "session ended with an error"),
+                    None => {}
+                }
+            }
+            _ = &mut idle => {
+                return ProtocolError::Idle(limits.idle_timeout.as_secs()).into();
+            }
+        }
+    }
+}
+
+fn text(event: &PageEvent) -> Message {
+    Message::Text(event.to_json().into())
+}
+
+fn too_large(size: usize, limit: usize) -> Ending {
+    ProtocolError::TooLarge { size, limit }.into()
+}
+
+/// Sends one frame, bounded by the send timeout: a page that does not read is closed.
+async fn send(socket: &mut WebSocket, shared: &Shared, frame: Message) -> Result<(), Ending> {
+    match timeout(shared.limits.send_timeout, socket.send(frame)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(Ending::normal(1000, "page gone")),
+        Err(_) => Err(Ending {
+            code: 1008,
+            reason: "page not reading".into(),
+            fault: true,
+        }),
+    }
+}
