@@ -312,8 +312,8 @@ pub enum ProtocolError {
     /// More frames per second than the server allows.
     #[error("more than {0} frames per second")]
     Flood(u32),
-    /// No frame from the page for longer than the server allows.
-    #[error("idle for {0} s")]
+    /// No data frame from the page for longer than the server allows (milliseconds).
+    #[error("idle for {0} ms")]
     Idle(u64),
 }
 

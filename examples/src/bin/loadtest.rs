@@ -22,8 +22,9 @@ use std::process::ExitCode;
 
 use adk_live::prelude::TransportConfig;
 use clap::{Parser, Subcommand, ValueEnum};
-use examples::load::client::{self, ClientOpts, Target};
+use examples::load::client::{self, ClientKind, ClientOpts, Target};
 use examples::load::launch::{self, EmulatorProcess};
+use examples::load::page;
 use examples::load::server::{self, ControlClient, ServeOpts};
 
 const DEFAULT_SCENARIO: &str = concat!(
@@ -58,6 +59,28 @@ enum Cmd {
         /// Scenario file.
         #[arg(long, default_value = DEFAULT_SCENARIO)]
         scenario: PathBuf,
+        /// Exit after this many seconds in any case.
+        #[arg(long, default_value_t = 900)]
+        max_seconds: u64,
+    },
+    /// Run the agent server in front of an emulator, its sessions built as the direct
+    /// client builds them (what `--via-server` starts).
+    PageServer {
+        /// The emulator's ws:// or wss:// URL.
+        #[arg(long)]
+        endpoint: String,
+        /// The emulator's CA certificate (PEM), for wss://.
+        #[arg(long)]
+        ca_file: Option<PathBuf>,
+        /// How long the background tool runs (ms).
+        #[arg(long, default_value_t = 200)]
+        tool_ms: u64,
+        /// Websocket read buffer per session (bytes).
+        #[arg(long, default_value_t = 4096)]
+        read_buffer: usize,
+        /// Incoming audio chunks queued per session before dropping.
+        #[arg(long, default_value_t = 256)]
+        audio_queue: usize,
         /// Exit after this many seconds in any case.
         #[arg(long, default_value_t = 900)]
         max_seconds: u64,
@@ -142,8 +165,13 @@ struct Args {
     /// Run the floor client instead of adk-live: the same sockets, TLS and workload,
     /// frames encoded once, one task per session, no runtime (the baseline for adk-live's
     /// CPU; see BENCHMARKS.md).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "via_server")]
     floor: bool,
+    /// Run the sessions through the agent server: pages of the page protocol in this
+    /// process, the server (`loadtest page-server`, holding the same adk-live sessions) in
+    /// another; the figures are the server's (see BENCHMARKS.md).
+    #[arg(long)]
+    via_server: bool,
     /// Also write the results as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -177,6 +205,38 @@ fn main() -> ExitCode {
             })
             .await
             .map(|()| true),
+            Some(Cmd::PageServer {
+                endpoint,
+                ca_file,
+                tool_ms,
+                read_buffer,
+                audio_queue,
+                max_seconds,
+            }) => {
+                let transport = transport_trusting(
+                    ca_file
+                        .map(|p| {
+                            std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))
+                        })
+                        .transpose()?
+                        .as_deref(),
+                )?;
+                let opts = ClientOpts {
+                    tool_ms,
+                    read_buffer,
+                    audio_queue,
+                    ..client_opts_defaults()
+                };
+                let target = Target {
+                    url: endpoint,
+                    transport,
+                    control: None,
+                    emulator_pid: None,
+                    settings: Vec::new(),
+                    measured_pid: None,
+                };
+                page::serve(opts, target, max_seconds).await.map(|()| true)
+            }
             None => load(args).await,
         }
     });
@@ -203,7 +263,7 @@ async fn load(args: Args) -> Result<bool, String> {
         .map_err(|e| format!("{}: {e}", args.scenario.display()))?;
     let mut settings = Vec::new();
     let mut _child = None;
-    let (url, ca_pem, control, pid) = match &args.endpoint {
+    let (url, ca_pem, ca_path, control, pid) = match &args.endpoint {
         Some(url) => {
             let pem = match &args.ca_file {
                 Some(p) => {
@@ -222,7 +282,13 @@ async fn load(args: Args) -> Result<bool, String> {
                     }
                 ),
             ));
-            (url.clone(), pem, args.control.clone(), args.emulator_pid)
+            (
+                url.clone(),
+                pem,
+                args.ca_file.as_ref().map(|p| p.display().to_string()),
+                args.control.clone(),
+                args.emulator_pid,
+            )
         }
         None => {
             let exe = std::env::current_exe().map_err(|e| e.to_string())?;
@@ -298,15 +364,10 @@ async fn load(args: Args) -> Result<bool, String> {
             ));
             let pid = child.pid();
             _child = Some(child);
-            (l.ws_url, pem, l.control, Some(pid))
+            (l.ws_url, pem, l.cert_path, l.control, Some(pid))
         }
     };
-    let mut transport = TransportConfig::default();
-    if let Some(pem) = &ca_pem {
-        let tls = genai_wire::transport::tls::client_config_trusting_pem(pem)
-            .map_err(|e| e.to_string())?;
-        transport = transport.with_tls_config(tls);
-    }
+    let transport = transport_trusting(ca_pem.as_deref())?;
     settings.push(("scenario".into(), scenario.display().to_string()));
     settings.push((
         "runtime".into(),
@@ -336,10 +397,54 @@ async fn load(args: Args) -> Result<bool, String> {
             }
         }),
         mic: !args.no_mic,
-        floor: args.floor,
+        kind: if args.floor {
+            ClientKind::Floor
+        } else if args.via_server {
+            ClientKind::Page
+        } else {
+            ClientKind::Adk
+        },
         slack_ms: args.slack_ms,
         read_buffer: args.read_buffer,
         audio_queue: args.audio_queue,
+    };
+    // With --via-server the sessions are pages of an agent server started here, in
+    // front of the emulator; its process is the one measured.
+    let mut _server = None;
+    let (url, measured_pid) = if args.via_server {
+        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        let mut a = vec![
+            "--threads".to_string(),
+            args.threads.to_string(),
+            "--event-interval".into(),
+            args.event_interval.to_string(),
+            "page-server".into(),
+            "--endpoint".into(),
+            url,
+            "--tool-ms".into(),
+            args.tool_ms.to_string(),
+            "--read-buffer".into(),
+            args.read_buffer.to_string(),
+            "--audio-queue".into(),
+            args.audio_queue.to_string(),
+            "--max-seconds".into(),
+            ((args.seconds + args.idle_seconds + 300.0) as u64).to_string(),
+        ];
+        if let Some(path) = ca_path {
+            a.push("--ca-file".into());
+            a.push(path);
+        }
+        let server = EmulatorProcess::start(&exe, &a)?;
+        let pid = server.pid();
+        let url = server.listening.ws_url.clone();
+        settings.push((
+            "agent server".into(),
+            format!("loadtest page-server pid {pid} (separate process), pages over ws:// at {url}"),
+        ));
+        _server = Some(server);
+        (url, Some(pid))
+    } else {
+        (url, None)
     };
     let target = Target {
         url,
@@ -347,6 +452,7 @@ async fn load(args: Args) -> Result<bool, String> {
         control: control.map(ControlClient::new),
         emulator_pid: pid,
         settings,
+        measured_pid,
     };
     let report = client::run(opts, target).await?;
     report.print();
@@ -356,4 +462,35 @@ async fn load(args: Args) -> Result<bool, String> {
     }
     let violations = report.emulator.as_ref().map_or(0, |e| e.violations);
     Ok(report.failed == 0 && violations == 0)
+}
+
+/// Transport settings trusting `pem` (the emulator's CA), if given.
+fn transport_trusting(pem: Option<&str>) -> Result<TransportConfig, String> {
+    let mut transport = TransportConfig::default();
+    if let Some(pem) = pem {
+        let tls = genai_wire::transport::tls::client_config_trusting_pem(pem)
+            .map_err(|e| e.to_string())?;
+        transport = transport.with_tls_config(tls);
+    }
+    Ok(transport)
+}
+
+/// The client settings `page-server` does not take from its flags (it only builds
+/// sessions; the workload is the pages').
+fn client_opts_defaults() -> ClientOpts {
+    ClientOpts {
+        sessions: 0,
+        seconds: 0.0,
+        idle_seconds: 0.0,
+        connect_concurrency: 1,
+        tool_ms: 200,
+        voiced_ms: 400,
+        gap_ms: 600,
+        scripted_delay_ms: 0,
+        slack_ms: 20,
+        read_buffer: 4096,
+        audio_queue: 256,
+        mic: true,
+        kind: ClientKind::Adk,
+    }
 }

@@ -71,8 +71,20 @@ pub struct ClientOpts {
     /// `realtimeInput.text` and nothing is sent in between (isolates the tool lane and
     /// the model audio path from the 50 msg/s/session uplink).
     pub mic: bool,
-    /// Run the floor client (see [`super::floor`]) instead of adk-live.
-    pub floor: bool,
+    /// Which client the sessions are.
+    pub kind: ClientKind,
+}
+
+/// Which client the sessions are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientKind {
+    /// adk-live sessions in this process.
+    Adk,
+    /// The floor client (see [`super::floor`]).
+    Floor,
+    /// Pages of an agent server in another process (see [`super::page`]); the server's
+    /// CPU and memory are measured ([`Target::measured_pid`]).
+    Page,
 }
 
 /// Where the sessions connect, and what can be asked about the emulator.
@@ -89,6 +101,9 @@ pub struct Target {
     pub emulator_pid: Option<u32>,
     /// Lines to print with the results.
     pub settings: Vec<(String, String)>,
+    /// The process whose CPU and memory are the client's figures (None: this one; the
+    /// agent server's with [`ClientKind::Page`]).
+    pub measured_pid: Option<u32>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -185,6 +200,7 @@ impl Lateness {
 enum Conn {
     Adk(LiveHandle),
     Floor(super::floor::FloorConn),
+    Page(super::page::PageConn),
 }
 
 /// What one session saw.
@@ -430,25 +446,35 @@ async fn drive(
 }
 
 async fn connect(
-    i: usize,
     o: &ClientOpts,
     target: &Target,
     tool: Arc<dyn Tool>,
     frames: &super::floor::Frames,
 ) -> Result<(Conn, Duration), String> {
     let t0 = Instant::now();
-    if o.floor {
-        let conn = super::floor::connect(target, o, frames)
-            .await
-            .map_err(|e| format!("session {i}: connect: {e}"))?;
-        return Ok((Conn::Floor(conn), t0.elapsed()));
-    }
+    let conn = match o.kind {
+        ClientKind::Floor => Conn::Floor(super::floor::connect(target, o, frames).await?),
+        ClientKind::Page => Conn::Page(super::page::connect(&target.url, o.read_buffer).await?),
+        ClientKind::Adk => Conn::Adk(
+            session_builder(o, target, tool)
+                .connect_endpoint(&target.url, Credentials::None)
+                .await
+                .map_err(|e| e.to_string())?,
+        ),
+    };
+    Ok((conn, t0.elapsed()))
+}
+
+/// The session every adk-live client of the harness opens (directly, or through the
+/// agent server of [`super::page`]): the default model, the shared background `search`,
+/// no reconnects.
+pub fn session_builder(o: &ClientOpts, target: &Target, tool: Arc<dyn Tool>) -> LiveBuilder {
     let transport = target
         .transport
         .clone()
         .with_read_buffer_size(o.read_buffer);
     let audio_queue = o.audio_queue;
-    let handle = Live::builder()
+    Live::builder()
         .model(adk_live::DEFAULT_MODEL)
         .tool(SharedTool(tool))
         .tool_background("search")
@@ -457,10 +483,6 @@ async fn connect(
             c.reconnect = ReconnectPolicy::never();
             c.audio_queue = audio_queue;
         })
-        .connect_endpoint(&target.url, Credentials::None)
-        .await
-        .map_err(|e| format!("session {i}: connect: {e}"))?;
-    Ok((Conn::Adk(handle), t0.elapsed()))
 }
 
 async fn emu_stats(target: &Target) -> Option<EmuStats> {
@@ -507,7 +529,10 @@ pub async fn run(o: ClientOpts, target: Target) -> Result<Report, String> {
     let load_start = procfs::loadavg();
     let emu0 = emu_stats(&target).await;
     let emu_base = emu_usage(&target, emu0.as_ref());
-    let base_kib = procfs::rss_kib(None);
+    let measured = target.measured_pid;
+    let cpu_seconds =
+        move || measured.map_or_else(procfs::cpu_seconds_self, procfs::cpu_seconds_of);
+    let base_kib = procfs::rss_kib(measured);
 
     // 1. Connect everything.
     eprintln!("loadtest: connecting {n} sessions to {}", target.url);
@@ -529,12 +554,11 @@ pub async fn run(o: ClientOpts, target: Target) -> Result<Report, String> {
         let target = target.clone();
         set.spawn(async move {
             let _permit = sem.acquire_owned().await;
-            let r = tokio::time::timeout(
-                Duration::from_secs(60),
-                connect(i, &o, &target, tool, &frames),
-            )
-            .await
-            .unwrap_or_else(|_| Err(format!("session {i}: connect timed out")));
+            let r =
+                tokio::time::timeout(Duration::from_secs(60), connect(&o, &target, tool, &frames))
+                    .await
+                    .unwrap_or_else(|_| Err("timed out".into()))
+                    .map_err(|e| format!("session {i}: connect: {e}"));
             (i, r)
         });
     }
@@ -561,9 +585,12 @@ pub async fn run(o: ClientOpts, target: Target) -> Result<Report, String> {
 
     // 2. Idle: connected, set up, nothing streaming.
     tokio::time::sleep(Duration::from_secs_f64(o.idle_seconds)).await;
-    let idle_kib = procfs::rss_kib(None);
-    procfs::malloc_trim();
-    let idle_trimmed_kib = procfs::rss_kib(None);
+    let idle_kib = procfs::rss_kib(measured);
+    // Only this process can be trimmed; another's idle figure stays untrimmed.
+    if measured.is_none() {
+        procfs::malloc_trim();
+    }
+    let idle_trimmed_kib = procfs::rss_kib(measured);
     let emu_idle_stats = emu_stats(&target).await;
     let emu_idle = emu_usage(&target, emu_idle_stats.as_ref());
 
@@ -572,7 +599,7 @@ pub async fn run(o: ClientOpts, target: Target) -> Result<Report, String> {
     let lateness = Arc::new(Lateness::new());
     let start = Instant::now() + Duration::from_millis(50);
     let end = start + Duration::from_secs_f64(o.seconds);
-    let cpu0 = procfs::cpu_seconds_self();
+    let cpu0 = cpu_seconds();
     let emu_cpu0 = emu_usage(&target, None).or(emu_idle).map(|u| u.2);
     let mut drivers = JoinSet::new();
     for (i, h) in handles.into_iter().enumerate() {
@@ -599,13 +626,24 @@ pub async fn run(o: ClientOpts, target: Target) -> Result<Report, String> {
                     lateness.clone(),
                 ));
             }
+            Some(Conn::Page(ws)) => {
+                drivers.spawn(super::page::drive(
+                    i,
+                    ws,
+                    o.clone(),
+                    pcm.clone(),
+                    start,
+                    end,
+                    lateness.clone(),
+                ));
+            }
             None => {}
         }
     }
     tokio::time::sleep_until(end).await;
-    let cpu1 = procfs::cpu_seconds_self();
+    let cpu1 = cpu_seconds();
     let wall = (Instant::now() - start).as_secs_f64();
-    let active_kib = procfs::rss_kib(None);
+    let active_kib = procfs::rss_kib(measured);
     let emu_cpu1 = emu_usage(&target, None).map(|u| u.2);
     let emu_end_stats = emu_stats(&target).await;
     let emu_active = emu_usage(&target, emu_end_stats.as_ref());
@@ -626,14 +664,19 @@ pub async fn run(o: ClientOpts, target: Target) -> Result<Report, String> {
     {
         failures.push("teardown: sessions still running after 20 s".into());
     }
-    let hwm_kib = procfs::hwm_kib(None);
+    let hwm_kib = procfs::hwm_kib(measured);
 
     let mut turn_us = Vec::new();
     let mut rep = Report {
-        client: if o.floor {
-            "floor (genai-wire transport, pre-encoded frames, no runtime)".into()
-        } else {
-            format!("adk-live (Rust) {}", env!("CARGO_PKG_VERSION"))
+        client: match o.kind {
+            ClientKind::Floor => {
+                "floor (genai-wire transport, pre-encoded frames, no runtime)".into()
+            }
+            ClientKind::Adk => format!("adk-live (Rust) {}", env!("CARGO_PKG_VERSION")),
+            ClientKind::Page => format!(
+                "agent server (page protocol over ws://) in front of adk-live {}: figures of the server process",
+                env!("CARGO_PKG_VERSION")
+            ),
         },
         sessions: n,
         seconds: o.seconds,

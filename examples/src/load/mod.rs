@@ -4,6 +4,8 @@
 //!   time, receiving the model's audio, answering a background tool every few seconds;
 //! * [`floor`]: the same workload on the same transport with nothing on top, the
 //!   baseline adk-live's CPU is compared with;
+//! * [`page`]: the same workload through the agent server (pages in this process, the
+//!   server and its adk-live sessions in another), to measure what the server adds;
 //! * [`server`]: the emulator in its own process with a control port that reports the
 //!   server-side figures (tool ack latency, its own memory and CPU);
 //! * [`launch`]: starting that process; [`procfs`]: memory, CPU and fd-limit helpers;
@@ -12,6 +14,7 @@
 pub mod client;
 pub mod floor;
 pub mod launch;
+pub mod page;
 pub mod procfs;
 pub mod report;
 pub mod server;

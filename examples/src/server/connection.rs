@@ -146,8 +146,23 @@ async fn pump(socket: &mut WebSocket, shared: &Shared, session: &LiveHandle) -> 
         tokio::select! {
             biased;
             _ = shared.shutdown.cancelled() => {
-                let bye = PageEvent::Closed { reason: "the server is shutting down".into() };
-                let _ = send(socket, shared, text(&bye)).await;
+                // End the session first, so the page hears how its running tools ended
+                // (cancelled, session ended) before it is told goodbye.
+                session.disconnect().await;
+                while let Some(event) = session.try_next_event() {
+                    if matches!(event, LiveEvent::Closed { .. }) {
+                        break;
+                    }
+                    bridge.translate(event, &mut out);
+                }
+                out.push(Outgoing::Event(PageEvent::Closed {
+                    reason: "the server is shutting down".into(),
+                }));
+                for o in out.drain(..) {
+                    if send(socket, shared, frame(o)).await.is_err() {
+                        break;
+                    }
+                }
                 return Ending::normal(1001, "server shutting down");
             }
             frame = socket.recv() => {
@@ -217,11 +232,7 @@ async fn pump(socket: &mut WebSocket, shared: &Shared, session: &LiveHandle) -> 
                 };
                 bridge.translate(event, &mut out);
                 for o in out.drain(..) {
-                    let frame = match o {
-                        Outgoing::Audio(pcm) => Message::Binary(pcm.into()),
-                        Outgoing::Event(e) => text(&e),
-                    };
-                    if let Err(e) = send(socket, shared, frame).await {
+                    if let Err(e) = send(socket, shared, frame(o)).await {
                         return e;
                     }
                 }
@@ -232,9 +243,16 @@ async fn pump(socket: &mut WebSocket, shared: &Shared, session: &LiveHandle) -> 
                 }
             }
             _ = &mut idle => {
-                return ProtocolError::Idle(limits.idle_timeout.as_secs()).into();
+                return ProtocolError::Idle(limits.idle_timeout.as_millis() as u64).into();
             }
         }
+    }
+}
+
+fn frame(o: Outgoing) -> Message {
+    match o {
+        Outgoing::Audio(pcm) => Message::Binary(pcm.into()),
+        Outgoing::Event(e) => text(&e),
     }
 }
 
