@@ -25,10 +25,10 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use super::client::{Act, CHUNK, ClientOpts, Lateness, SessionResult, Turns};
-use crate::server::{AgentServer, Connector, ServerConfig};
+use crate::server::{AgentServer, Connector, Limits, ServerConfig};
 
 /// One page's socket, after `ready`.
-pub type PageConn = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub type PageConn = Box<WebSocketStream<MaybeTlsStream<TcpStream>>>;
 
 /// Opens a page on the agent server at `ws_url`: upgrade, `hello`, `ready`.
 pub async fn connect(ws_url: &str, read_buffer: usize) -> Result<PageConn, String> {
@@ -40,7 +40,7 @@ pub async fn connect(ws_url: &str, read_buffer: usize) -> Result<PageConn, Strin
         .await
         .map_err(|e| e.to_string())?;
     match ws.next().await {
-        Some(Ok(Message::Text(t))) if t.contains(r#""type":"ready""#) => Ok(ws),
+        Some(Ok(Message::Text(t))) if t.contains(r#""type":"ready""#) => Ok(Box::new(ws)),
         other => Err(format!("no ready: {other:?}")),
     }
 }
@@ -122,7 +122,7 @@ pub async fn drive(
             }
         }
     }
-    let _ = tokio::time::timeout(Duration::from_secs(5), ws.close(None)).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), (*ws).close(None)).await;
     r
 }
 
@@ -145,11 +145,16 @@ pub async fn serve(
                     .map_err(|e| e.to_string())
             })
         });
-    let mut config = ServerConfig::default();
-    config.addr = "127.0.0.1:0".parse().expect("address");
-    config.limits.max_sessions = 100_000;
-    config.limits.idle_timeout = Duration::from_secs(max_seconds);
-    config.limits.connect_timeout = Duration::from_secs(60);
+    let config = ServerConfig {
+        addr: "127.0.0.1:0".parse().expect("address"),
+        limits: Limits {
+            max_sessions: 100_000,
+            idle_timeout: Duration::from_secs(max_seconds),
+            connect_timeout: Duration::from_secs(60),
+            ..Limits::default()
+        },
+        ..ServerConfig::default()
+    };
     let server = AgentServer::start(config, connector).await?;
     println!(
         "{}",
