@@ -88,7 +88,11 @@ async fn developer_api_client_messages() {
     // turn's calls are in flight would (rightly) make the server cancel them.
     session.send_user_turn("hello").await.unwrap();
     turn_with_tools(&session).await;
-    session.send_audio(&vec![0u8; 640]).await.unwrap();
+    // Speech (the emulator, like the real server, answers no turn of silence alone).
+    let voiced: Vec<u8> = (0..320)
+        .flat_map(|i| if i % 2 == 0 { 3000i16 } else { -3000 }.to_le_bytes())
+        .collect();
+    session.send_audio(&voiced).await.unwrap();
     session.audio_stream_end().await.unwrap();
     turn_with_tools(&session).await;
     session.send_text("find flights").await.unwrap();
