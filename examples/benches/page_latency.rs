@@ -89,7 +89,7 @@ async fn run(frames: usize) {
     config.limits.max_frames_per_sec = 1_000_000;
     let server = AgentServer::start(
         config,
-        std::sync::Arc::new(move || {
+        std::sync::Arc::new(move |_caller| {
             let url = url.clone();
             Box::pin(async move { Ok(session(&url).await) })
         }),

@@ -79,8 +79,12 @@ pub struct AgentArgs {
 /// The travel assistant of the agents: its instruction, the background `search` and the
 /// standard `get_weather`.
 pub fn travel_agent(args: &AgentArgs) -> LiveBuilder {
-    Live::builder()
-        .model(&args.model)
+    travel_agent_on(Live::builder(), args)
+}
+
+/// The travel assistant on top of `base` (phone settings, say).
+pub fn travel_agent_on(base: LiveBuilder, args: &AgentArgs) -> LiveBuilder {
+    base.model(&args.model)
         .instruction("You are a friendly travel assistant. Use `search` for flights and `get_weather` for weather.")
         .tool(search(Duration::from_millis(args.search_stage_ms)))
         .tool_background("search")

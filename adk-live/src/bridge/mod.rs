@@ -14,11 +14,22 @@
 //!   page receives (through the fence, with each tool call's timing) and applies the
 //!   page's commands to the [`LiveHandle`](crate::LiveHandle).
 //!
+//!
+//! With the `telephony` feature, the phone side too: [`g711`] μ-law, streaming
+//! [`resample`]rs, and [`twilio`], a bridge that runs one Twilio Media Streams call over one
+//! session.
+//!
 //! `examples/src/server` mounts these on axum as the agent server.
 
 pub mod fence;
+#[cfg(feature = "telephony")]
+pub mod g711;
 pub mod page;
 mod page_bridge;
+#[cfg(feature = "telephony")]
+pub mod resample;
+#[cfg(feature = "telephony")]
+pub mod twilio;
 
 pub use fence::PlaybackFence;
 pub use page_bridge::{Outgoing, PageBridge};

@@ -10,7 +10,9 @@
 //! emulator started in-process. The API key stays on the server.
 //!
 //! Safe by default: it binds loopback; any other bind needs `--token` (or
-//! `AGENT_SERVER_TOKEN`), which pages present as `#token=...` in the URL. Ctrl-C or
+//! `AGENT_SERVER_TOKEN`), which pages present as `#token=...` in the URL. Phone calls
+//! come through Twilio at `/twilio/twiml` and `/twilio/stream` (`--twilio-auth-token`,
+//! `--public-url`; see README). Ctrl-C or
 //! SIGTERM closes every page and ends every session (running tools cancelled).
 
 use std::net::SocketAddr;
@@ -18,9 +20,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use adk_live::bridge::twilio;
 use adk_live::prelude::*;
 use clap::Parser;
-use examples::server::{AgentServer, Connector, Limits, ServerConfig};
+use examples::server::{AgentServer, Caller, Connector, Limits, ServerConfig};
 use examples::target::Target;
 use examples::tools;
 use futures::future::BoxFuture;
@@ -44,6 +47,14 @@ struct Args {
     /// Pages connected at once.
     #[arg(long, default_value_t = Limits::default().max_sessions)]
     max_sessions: usize,
+    /// The Twilio account's auth token: phone streams and the TwiML webhook must carry its
+    /// signature. Without it, only loopback peers may open a phone stream.
+    #[arg(long, env = "TWILIO_AUTH_TOKEN", hide_env_values = true)]
+    twilio_auth_token: Option<String>,
+    /// The server's public https:// address (a tunnel's), used in the TwiML and for
+    /// Twilio's signature. Default: the request's Host.
+    #[arg(long)]
+    public_url: Option<String>,
     /// Close a page that sends nothing for this many seconds.
     #[arg(long, default_value_t = Limits::default().idle_timeout.as_secs())]
     idle_seconds: u64,
@@ -94,24 +105,41 @@ async fn run(args: Args) -> Result<(), String> {
     };
 
     let agent = Arc::new(args.agent);
-    let connector: Connector =
-        Arc::new(move || -> BoxFuture<'static, Result<LiveHandle, String>> {
+    let connector: Connector = Arc::new(
+        move |caller| -> BoxFuture<'static, Result<LiveHandle, String>> {
             let target = target.clone();
             let agent = agent.clone();
             Box::pin(async move {
-                let builder = tools::travel_agent(&agent).voice("Kore");
+                let builder = match caller {
+                    Caller::Phone(call) => {
+                        let from = call
+                            .custom_parameters
+                            .get("caller")
+                            .cloned()
+                            .unwrap_or_default();
+                        tools::travel_agent_on(twilio::phone_defaults(Live::builder()), &agent)
+                        .instruction(format!(
+                            "You are a friendly travel assistant on a phone call with {from}. \
+                             Use `search` for flights and `get_weather` for weather. Keep answers short."
+                        ))
+                    }
+                    _ => tools::travel_agent(&agent),
+                };
                 target
-                    .connect(builder, SCENARIO)
+                    .connect(builder.voice("Kore"), SCENARIO)
                     .await
                     .map(|(session, _)| session)
             })
-        });
+        },
+    );
 
     let mut config = ServerConfig::default();
     config.addr = args.addr;
     config.token = args.token.map(Secret::from);
     config.allowed_origins = args.allowed_origins;
     config.limits.max_sessions = args.max_sessions;
+    config.twilio.auth_token = args.twilio_auth_token.map(Secret::from);
+    config.twilio.public_url = args.public_url;
     config.limits.idle_timeout = Duration::from_secs(args.idle_seconds);
     let with_token = config.token.is_some();
     let server = AgentServer::start(config, connector).await?;

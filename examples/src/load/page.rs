@@ -135,8 +135,8 @@ pub async fn serve(
 ) -> Result<(), String> {
     let o = Arc::new(o);
     let tool: Arc<dyn adk_live::prelude::Tool> = Arc::new(super::client::search_tool(o.tool_ms));
-    let connector: Connector =
-        Arc::new(move || -> BoxFuture<'static, Result<LiveHandle, String>> {
+    let connector: Connector = Arc::new(
+        move |_caller| -> BoxFuture<'static, Result<LiveHandle, String>> {
             let (o, target, tool) = (o.clone(), target.clone(), tool.clone());
             Box::pin(async move {
                 super::client::session_builder(&o, &target, tool)
@@ -144,7 +144,8 @@ pub async fn serve(
                     .await
                     .map_err(|e| e.to_string())
             })
-        });
+        },
+    );
     let config = ServerConfig {
         addr: "127.0.0.1:0".parse().expect("address"),
         limits: Limits {

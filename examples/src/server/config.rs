@@ -19,8 +19,10 @@ pub struct ServerConfig {
     /// sends `Origin` on a websocket upgrade; one not listed here and not the page's own
     /// host is refused, so another site open in the same browser cannot spend the quota.
     pub allowed_origins: Vec<String>,
-    /// Per-connection and global limits.
+    /// Per-connection and global limits (phone calls count against `max_sessions` too).
     pub limits: Limits,
+    /// Phone calls through Twilio.
+    pub twilio: super::phone::TwilioConfig,
 }
 
 /// Limits that keep one page from hurting the others or the quota.
@@ -67,6 +69,7 @@ impl Default for ServerConfig {
             token: None,
             allowed_origins: Vec::new(),
             limits: Limits::default(),
+            twilio: Default::default(),
         }
     }
 }
@@ -90,6 +93,11 @@ impl ServerConfig {
             return Err(
                 "limits must allow one session, 1 KiB frames and one frame a second".into(),
             );
+        }
+        if let Some(url) = &self.twilio.public_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            return Err(format!("the public URL {url:?} must start with https://"));
         }
         for origin in &self.allowed_origins {
             if !(origin.starts_with("http://") || origin.starts_with("https://"))

@@ -102,7 +102,7 @@ async fn converse(socket: &mut WebSocket, shared: &Shared) -> Ending {
 
     // 2. The Live session.
     let connected = tokio::select! {
-        r = timeout(limits.connect_timeout, (shared.connector)()) => r,
+        r = timeout(limits.connect_timeout, (shared.connector)(super::Caller::Page)) => r,
         _ = shared.shutdown.cancelled() => return Ending::normal(1001, "server shutting down"),
     };
     let session = match connected {

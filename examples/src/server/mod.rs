@@ -6,7 +6,9 @@
 //!   binary; see `examples/web/`);
 //! * `GET /ws`: the page protocol ([`adk_live::bridge::page`]) after the checks of
 //!   [`access`];
-//! * `GET /healthz`: `ok` and the number of pages connected.
+//! * `GET /healthz`: `ok` and the number of pages connected;
+//! * `POST|GET /twilio/twiml` and `GET /twilio/stream`: phone calls through Twilio Media
+//!   Streams ([`phone`]).
 //!
 //! Every page connection runs in its own task ([`connection`]); a fault in one (a
 //! malformed frame, a flood, a page that stops reading) closes only that one, with a
@@ -39,6 +41,7 @@ pub mod access;
 mod assets;
 pub mod config;
 mod connection;
+pub mod phone;
 pub mod rate;
 
 use std::net::SocketAddr;
@@ -47,6 +50,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use adk_live::LiveHandle;
+use adk_live::bridge::twilio::CallStart;
 use axum::Router;
 use axum::extract::{Query, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode};
@@ -62,15 +66,27 @@ use tracing::{info, warn};
 
 pub use access::Access;
 pub use config::{Limits, ServerConfig};
+pub use phone::TwilioConfig;
 
-/// Opens one Live session for a page (the agent: model, instruction, tools).
+/// Who a session is for.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Caller {
+    /// A page of the page protocol (the browser).
+    Page,
+    /// A phone call, with what Twilio's `start` said (its `<Parameter>`s included).
+    Phone(CallStart),
+}
+
+/// Opens one Live session for a caller (the agent: model, instruction, tools).
 pub type Connector =
-    Arc<dyn Fn() -> BoxFuture<'static, Result<LiveHandle, String>> + Send + Sync + 'static>;
+    Arc<dyn Fn(Caller) -> BoxFuture<'static, Result<LiveHandle, String>> + Send + Sync + 'static>;
 
 /// What every page connection shares.
 struct Shared {
     access: Access,
     limits: Limits,
+    twilio: phone::TwilioConfig,
     connector: Connector,
     shutdown: CancellationToken,
     pages: TaskTracker,
@@ -113,6 +129,7 @@ impl AgentServer {
                 config.limits.max_sessions,
             ),
             limits: config.limits,
+            twilio: config.twilio,
             connector,
             shutdown: CancellationToken::new(),
             pages: TaskTracker::new(),
@@ -123,6 +140,8 @@ impl AgentServer {
             .route("/{file}", get(assets::file))
             .route("/healthz", get(healthz))
             .route("/ws", get(upgrade))
+            .route("/twilio/twiml", get(phone::twiml).post(phone::twiml))
+            .route("/twilio/stream", get(phone::stream))
             .with_state(shared.clone());
         let stop = shared.shutdown.clone();
         // Audio goes out in small frames: without TCP_NODELAY each would wait for the
@@ -134,9 +153,12 @@ impl AgentServer {
             }
         });
         let serve = tokio::spawn(async move {
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(async move { stop.cancelled().await })
-                .await;
+            let served = axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await;
             if let Err(e) = served {
                 warn!(error = %e, "the server stopped serving");
             }

@@ -4,8 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use adk_live::bridge::twilio;
 use adk_live::prelude::*;
-use examples::server::{AgentServer, Connector, ServerConfig};
+use examples::server::{AgentServer, Caller, Connector, ServerConfig};
 use examples::tools;
 use futures::future::BoxFuture;
 use genai_wire::emulator::{Emulator, EmulatorHandle, Scenario};
@@ -17,19 +18,32 @@ pub const VOICE_SCENARIO: &str = include_str!("../../../fixtures/scenarios/voice
 /// `get_weather`), connected to `emulator`.
 pub fn connector(emulator: &EmulatorHandle, stage: Duration) -> Connector {
     let url = emulator.ws_url();
-    Arc::new(move || -> BoxFuture<'static, Result<LiveHandle, String>> {
-        let url = url.clone();
-        Box::pin(async move {
-            Live::builder()
-                .instruction("You are a friendly travel assistant.")
-                .tool(tools::search(stage))
-                .tool_background("search")
-                .tool(tools::get_weather())
-                .connect_endpoint(&url, Credentials::None)
-                .await
-                .map_err(|e| e.to_string())
-        })
-    })
+    Arc::new(
+        move |caller| -> BoxFuture<'static, Result<LiveHandle, String>> {
+            let url = url.clone();
+            Box::pin(async move {
+                let builder = match caller {
+                    // What the call's `<Parameter>`s said reaches the session's setup.
+                    Caller::Phone(call) => {
+                        twilio::phone_defaults(Live::builder()).instruction(format!(
+                            "You are a friendly travel assistant on the phone with {}.",
+                            call.custom_parameters
+                                .get("caller")
+                                .map_or("someone", String::as_str)
+                        ))
+                    }
+                    _ => Live::builder().instruction("You are a friendly travel assistant."),
+                };
+                builder
+                    .tool(tools::search(stage))
+                    .tool_background("search")
+                    .tool(tools::get_weather())
+                    .connect_endpoint(&url, Credentials::None)
+                    .await
+                    .map_err(|e| e.to_string())
+            })
+        },
+    )
 }
 
 /// An emulator playing `scenario`.

@@ -4,6 +4,7 @@
 
 pub mod agent_server;
 pub mod browser;
+pub mod twilio;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
