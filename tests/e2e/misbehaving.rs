@@ -160,11 +160,17 @@ async fn absurd_values_from_the_wire_never_panic_the_session() {
         !events.iter().any(|e| matches!(e, LiveEvent::Closed { .. })),
         "{events:#?}"
     );
-    // A goAway with no generation in progress switches at once: same absurd value.
+    // A goAway with no generation in progress switches as soon as a handle is a clean
+    // checkpoint: same absurd value.
     let server2 = RawServer::start(|index, mut ws| async move {
         raw_server::accept_setup(&mut ws).await;
         if index == 0 {
             raw_server::send_json(&mut ws, r#"{"goAway":{"timeLeft":"99999999999999999s"}}"#).await;
+            raw_server::send_json(
+                &mut ws,
+                r#"{"sessionResumptionUpdate":{"newHandle":"h1","resumable":true}}"#,
+            )
+            .await;
         }
         raw_server::stop_reading(ws).await;
     })
@@ -298,6 +304,81 @@ async fn a_result_larger_than_the_frame_limit_is_refused_locally() {
     assert_eq!(session.metrics().reconnects, 0);
     assert_eq!(session.metrics().responses_refused, 1);
     assert_eq!(es.connections().len(), 1);
+    tokio::time::timeout(WAIT, session.disconnect())
+        .await
+        .unwrap();
+}
+
+/// After a goAway, a session that never had a resumption handle keeps its live connection
+/// (it has the whole `timeLeft`) until a handle arrives, then switches on that clean
+/// checkpoint, resuming with it. It used to switch at once to a fresh session, giving up
+/// the connection and the conversation (the second setup had no handle: this test failed).
+#[tokio::test]
+async fn go_away_before_any_handle_waits_for_one() {
+    let setups = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let seen = setups.clone();
+    let server = RawServer::start(move |index, mut ws| {
+        let seen = seen.clone();
+        async move {
+            use futures::{SinkExt, StreamExt};
+            use tokio_tungstenite::tungstenite::Message;
+            let mut frames = Vec::new();
+            // The setup, kept for the test.
+            while let Some(Ok(m)) = ws.next().await {
+                let text = match m {
+                    Message::Text(t) => t.to_string(),
+                    Message::Binary(b) => String::from_utf8_lossy(&b).into_owned(),
+                    _ => continue,
+                };
+                if text.contains("\"setup\"") {
+                    seen.lock().unwrap().push(text);
+                    break;
+                }
+                frames.push(text);
+            }
+            raw_server::send_json(&mut ws, r#"{"setupComplete":{}}"#).await;
+            if index > 0 {
+                raw_server::stop_reading(ws).await;
+                return;
+            }
+            raw_server::send_json(&mut ws, r#"{"goAway":{"timeLeft":"30s"}}"#).await;
+            // The client, told of the goAway, sends a text: it must arrive here, on the
+            // connection that still has 30 s; then the first handle is issued.
+            while let Some(Ok(m)) = ws.next().await {
+                if let Message::Text(t) = &m
+                    && t.contains("still here")
+                {
+                    raw_server::send_json(
+                        &mut ws,
+                        r#"{"sessionResumptionUpdate":{"newHandle":"h1","resumable":true}}"#,
+                    )
+                    .await;
+                    break;
+                }
+            }
+            let _ = ws.send(Message::Ping(Vec::new().into())).await;
+            raw_server::stop_reading(ws).await;
+        }
+    })
+    .await;
+    let session = Live::builder()
+        .connect_endpoint(server.url.clone(), Credentials::None)
+        .await
+        .unwrap();
+    events_until(&session, |e| matches!(e, LiveEvent::GoAway { .. })).await;
+    session.send_text("still here").await.unwrap();
+    let events = events_until(&session, |e| matches!(e, LiveEvent::Reconnected { .. })).await;
+    assert!(
+        events.contains(&LiveEvent::Reconnected { resumed: true }),
+        "{events:#?}"
+    );
+    let setups = setups.lock().unwrap().clone();
+    assert_eq!(setups.len(), 2, "{setups:?}");
+    assert!(
+        setups[1].contains("\"handle\":\"h1\""),
+        "resumed with h1: {}",
+        setups[1]
+    );
     tokio::time::timeout(WAIT, session.disconnect())
         .await
         .unwrap();

@@ -343,6 +343,12 @@ impl Ledger {
         self.calls.is_empty() && !self.output_since_handle
     }
 
+    /// True once the server has issued a resumable handle the session still holds: before
+    /// that, a switch can only start a fresh server session.
+    pub(crate) fn has_handle(&self) -> bool {
+        self.handle_generation > 0
+    }
+
     /// True when no call waits for a response or for settlement.
     pub(crate) fn is_settled(&self) -> bool {
         self.calls.is_empty()

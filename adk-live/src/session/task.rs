@@ -783,13 +783,15 @@ impl SessionTask {
         }))
     }
 
-    /// True when switching connection now loses nothing the server would resume.
+    /// True when switching connection now loses nothing the server would resume. With
+    /// resumption on but no handle yet, a switch would give up a live connection (it still
+    /// has its `timeLeft`) for a fresh server session: wait for a handle, or the deadline.
     fn clean_checkpoint(&self) -> bool {
         if self.state.generating {
             return false;
         }
         if self.resumption {
-            self.state.ledger.is_clean_checkpoint()
+            self.state.ledger.has_handle() && self.state.ledger.is_clean_checkpoint()
         } else {
             self.state.ledger.is_settled()
         }
