@@ -513,14 +513,7 @@ async fn shutdown_closes_pages_and_cancels_tools() {
 }
 
 async fn http_get(server: &AgentServer, path: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = TcpStream::connect(server.addr()).await.unwrap();
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.unwrap();
-    out
+    http_get_addr(server.addr(), path).await
 }
 
 #[tokio::test]
@@ -542,10 +535,17 @@ async fn the_page_and_its_worklets_are_served() {
     );
 }
 
-/// The binary: serves on the address it prints, refuses a public bind without a token,
-/// and on SIGTERM closes its pages (1001), cancels their tools and exits 0.
+/// The user's every turn calls the background `search` at once.
+const SEARCH_EACH_TURN: &str = r#"{"repeat": true, "steps": [
+    {"waitUserTurn": {}}, {"call": {"name": "search", "args": {"query": "flights"}}}, {"endTurn": {}}]}"#;
+
+/// The binary refuses a public bind without a token, and drains on SIGTERM: readiness
+/// 503 and new pages refused at once; a call goes on, and a tool result finished during
+/// the drain reaches the model; at the deadline the tool still running is cancelled and
+/// reported to the page, nothing is sent for it, the page is closed with 1001, and the
+/// process exits 0.
 #[cfg(unix)]
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_drains_on_sigterm() {
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
@@ -559,8 +559,18 @@ async fn the_binary_drains_on_sigterm() {
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("without an access token"));
 
+    let emu = agent_server::emulator(SEARCH_EACH_TURN).await;
+    // search takes 3 s; the drain deadline is 5 s.
     let mut child = support::example(exe, &dir)
-        .args(["--addr", "127.0.0.1:0", "--search-stage-ms", "30000"])
+        .args([
+            "--addr",
+            "127.0.0.1:0",
+            "--search-stage-ms",
+            "1000",
+            "--drain-seconds",
+            "5",
+        ])
+        .args(["--endpoint", &emu.ws_url()])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -578,12 +588,17 @@ async fn the_binary_drains_on_sigterm() {
         (url, lines)
     });
     let (url, lines) = tokio::time::timeout(WAIT, url).await.unwrap().unwrap();
-    let ws_url = format!("{}ws", url.replacen("http://", "ws://", 1));
+    let addr: std::net::SocketAddr = url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .parse()
+        .unwrap();
+    let ws_url = format!("ws://{addr}/ws");
     let mut ws = open_with(&ws_url, &[]).await.expect("upgrade");
     send_json(&mut ws, json!({"type": "hello", "protocol": 1})).await;
-    send_json(&mut ws, json!({"type": "text", "text": "flights"})).await;
-    until(&mut ws, "search acked", |e| {
-        is_tool(e, "search", ToolPhase::Acked)
+    send_json(&mut ws, json!({"type": "text", "text": "one"})).await;
+    until(&mut ws, "search started", |e| {
+        is_tool(e, "search", ToolPhase::Started)
     })
     .await;
 
@@ -592,7 +607,54 @@ async fn the_binary_drains_on_sigterm() {
         .status()
         .unwrap();
     assert!(killed.success());
-    let seen = until(&mut ws, "search cancelled", |e| {
+    until(&mut ws, "the drain notice", |e| {
+        matches!(e, PageEvent::Draining { deadline_ms: 5000 })
+    })
+    .await;
+    assert!(
+        http_get_addr(addr, "/healthz")
+            .await
+            .starts_with("HTTP/1.1 503")
+    );
+    assert!(
+        http_get_addr(addr, "/livez")
+            .await
+            .starts_with("HTTP/1.1 200")
+    );
+    assert_eq!(
+        open_with(&ws_url, &[]).await.err(),
+        Some(503),
+        "new pages refused"
+    );
+
+    // The first search finishes during the drain, and its result reaches the model.
+    until(&mut ws, "the first search completed", |e| {
+        is_tool(e, "search", ToolPhase::Completed)
+    })
+    .await;
+    let session = emu.wait_for_session(WAIT).await.unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !session
+        .accepted_function_responses()
+        .iter()
+        .any(|r| r.name == "search" && !r.will_continue)
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the result reached the model"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let metrics = http_get_addr(addr, "/metrics").await;
+    assert!(metrics.contains("agent_draining 1"), "{metrics}");
+    assert!(
+        metrics.contains(r#"agent_tool_calls_total{outcome="completed"} 1"#),
+        "{metrics}"
+    );
+
+    // A second search, still running at the deadline: cancelled and reported.
+    send_json(&mut ws, json!({"type": "text", "text": "two"})).await;
+    let seen = until(&mut ws, "the second search cancelled", |e| {
         is_tool(e, "search", ToolPhase::Cancelled)
     })
     .await;
@@ -610,5 +672,65 @@ async fn the_binary_drains_on_sigterm() {
         .unwrap();
     assert!(status.success(), "{status:?}");
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
-    assert!(rest.iter().any(|l| l == "every session ended"), "{rest:?}");
+    assert!(
+        rest.iter()
+            .any(|l| l.contains("0 finished on their own, 1 ended at the deadline")),
+        "{rest:?}"
+    );
+    let finals = session
+        .accepted_function_responses()
+        .iter()
+        .filter(|r| r.name == "search" && !r.will_continue)
+        .count();
+    assert_eq!(finals, 1, "nothing final was sent for the cancelled search");
+}
+
+/// `/metrics` counts what happened: sessions by transport, tool calls by outcome, the ack
+/// and duration histograms, bytes.
+#[tokio::test]
+async fn metrics_count_sessions_and_tool_outcomes() {
+    let (server, _emu) = server_with(ServerConfig::default(), Duration::from_secs(30)).await;
+    let mut ws = page(&server).await;
+    send_json(&mut ws, json!({"type": "text", "text": "flights"})).await;
+    let seen = until(&mut ws, "search acked", |e| {
+        is_tool(e, "search", ToolPhase::Acked)
+    })
+    .await;
+    let call_id = seen
+        .iter()
+        .find_map(|f| match f {
+            In::Event(PageEvent::Tool(u)) if u.name == "search" => Some(u.call_id.clone()),
+            _ => None,
+        })
+        .unwrap();
+    send_json(&mut ws, json!({"type": "cancel_tool", "call_id": call_id})).await;
+    until(&mut ws, "search cancelled", |e| {
+        is_tool(e, "search", ToolPhase::Cancelled)
+    })
+    .await;
+    let m = http_get(&server, "/metrics").await;
+    for line in [
+        "application/openmetrics-text",
+        r#"agent_sessions_active{transport="page"} 1"#,
+        r#"agent_sessions_total{transport="page"} 1"#,
+        r#"agent_tool_calls_total{outcome="cancelled_by_application"} 1"#,
+        r#"agent_tool_calls_total{outcome="completed"} 1"#, // get_weather
+        "agent_tool_ack_seconds_count 1",
+        "agent_tool_duration_seconds_count 2",
+        r#"agent_caller_bytes_total{transport="page",direction="in"}"#,
+        "agent_draining 0",
+    ] {
+        assert!(m.contains(line), "{line} in\n{m}");
+    }
+}
+
+async fn http_get_addr(addr: std::net::SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    out
 }

@@ -283,6 +283,10 @@ function onEvent(e) {
     case "tool":
       toolUpdate(e);
       break;
+    case "draining":
+      setState(`server restarting: ends within ${Math.round(e.deadline_ms / 1000)} s`, "warn");
+      log(`the server is draining; this call ends within ${e.deadline_ms} ms`);
+      break;
     case "error":
       log(`error: ${e.message}`);
       break;

@@ -153,6 +153,12 @@ pub enum PageEvent {
         /// What went wrong.
         message: String,
     },
+    /// The server is draining (a deploy, a scale-down): the call goes on, but ends at the
+    /// latest `deadline_ms` from now.
+    Draining {
+        /// Milliseconds until the server ends the call.
+        deadline_ms: u64,
+    },
     /// The session ended; the server closes the socket next.
     Closed {
         /// Why.

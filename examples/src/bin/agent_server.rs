@@ -12,8 +12,10 @@
 //! Safe by default: it binds loopback; any other bind needs `--token` (or
 //! `AGENT_SERVER_TOKEN`), which pages present as `#token=...` in the URL. Phone calls
 //! come through Twilio at `/twilio/twiml` and `/twilio/stream` (`--twilio-auth-token`,
-//! `--public-url`; see README). Ctrl-C or
-//! SIGTERM closes every page and ends every session (running tools cancelled).
+//! `--public-url`; see README). SIGTERM or Ctrl-C starts a drain: `/healthz` turns 503,
+//! new callers are refused, calls go on up to `--drain-seconds` (30), then the rest are
+//! ended (running tools cancelled) and the process exits 0. A second signal ends them at
+//! once.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -55,6 +57,9 @@ struct Args {
     /// Twilio's signature. Default: the request's Host.
     #[arg(long)]
     public_url: Option<String>,
+    /// On SIGTERM or Ctrl-C, how long calls may go on before they are ended.
+    #[arg(long, default_value_t = 30)]
+    drain_seconds: u64,
     /// Close a page that sends nothing for this many seconds.
     #[arg(long, default_value_t = Limits::default().idle_timeout.as_secs())]
     idle_seconds: u64,
@@ -142,6 +147,7 @@ async fn run(args: Args) -> Result<(), String> {
     config.twilio.public_url = args.public_url;
     config.limits.idle_timeout = Duration::from_secs(args.idle_seconds);
     let with_token = config.token.is_some();
+    let drain = Duration::from_secs(args.drain_seconds);
     let server = AgentServer::start(config, connector).await?;
     println!(
         "agent server ready: open {}{}",
@@ -154,9 +160,28 @@ async fn run(args: Args) -> Result<(), String> {
     );
 
     shutdown_signal().await;
-    println!("shutting down: closing {} page(s)", server.active_pages());
-    server.shutdown().await;
-    println!("every session ended");
+    println!(
+        "draining: {} caller(s) connected, up to {} s for them to finish (a second signal ends them now)",
+        server.active_pages(),
+        drain.as_secs()
+    );
+    let end_now = server.end_now_token();
+    let draining = tokio::spawn(server.drain(drain));
+    tokio::pin!(draining);
+    let report = tokio::select! {
+        r = &mut draining => r,
+        _ = shutdown_signal() => {
+            println!("second signal: ending every call now");
+            end_now.cancel();
+            draining.await
+        }
+    }
+    .map_err(|e| format!("the drain failed: {e}"))?;
+    println!(
+        "every session ended ({} finished on their own, {} ended at the deadline)",
+        report.at_start - report.ended_by_deadline,
+        report.ended_by_deadline
+    );
     Ok(())
 }
 

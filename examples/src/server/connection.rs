@@ -19,6 +19,7 @@ use tracing::{Instrument, info, info_span, warn};
 
 use super::Shared;
 use super::access::Slot;
+use super::metrics::{SessionObserver, Transport};
 use super::rate::FrameRate;
 
 /// How a page connection ended: the close frame sent to the page.
@@ -105,6 +106,7 @@ async fn converse(socket: &mut WebSocket, shared: &Shared) -> Ending {
         r = timeout(limits.connect_timeout, (shared.connector)(super::Caller::Page)) => r,
         _ = shared.shutdown.cancelled() => return Ending::normal(1001, "server shutting down"),
     };
+    let _active = shared.metrics.caller_connected(Transport::Page);
     let session = match connected {
         Ok(Ok(session)) => session,
         Ok(Err(e)) => return session_failed(socket, shared, e).await,
@@ -113,6 +115,7 @@ async fn converse(socket: &mut WebSocket, shared: &Shared) -> Ending {
                 .await;
         }
     };
+    shared.metrics.session_opened(Transport::Page, true);
     info!(backend = %session.backend(), "session open");
 
     // 3. The pump; then the session ends, its tools cancelled.
@@ -123,6 +126,7 @@ async fn converse(socket: &mut WebSocket, shared: &Shared) -> Ending {
 
 async fn session_failed(socket: &mut WebSocket, shared: &Shared, error: String) -> Ending {
     warn!(%error, "session could not be opened");
+    shared.metrics.session_opened(Transport::Page, false);
     let event = PageEvent::Closed {
         reason: format!("the session could not be opened: {error}"),
     };
@@ -138,6 +142,8 @@ async fn pump(socket: &mut WebSocket, shared: &Shared, session: &LiveHandle) -> 
     let idle = sleep(limits.idle_timeout);
     tokio::pin!(idle);
     let mut audio_dropped = 0u64;
+    let mut observer = SessionObserver::default();
+    let mut told_of_drain = false;
 
     if let Err(e) = send(socket, shared, text(&bridge.ready(session.backend()))).await {
         return e;
@@ -153,6 +159,7 @@ async fn pump(socket: &mut WebSocket, shared: &Shared, session: &LiveHandle) -> 
                     if matches!(event, LiveEvent::Closed { .. }) {
                         break;
                     }
+                    observer.observe(&shared.metrics, &event);
                     bridge.translate(event, &mut out);
                 }
                 out.push(Outgoing::Event(PageEvent::Closed {
@@ -164,6 +171,13 @@ async fn pump(socket: &mut WebSocket, shared: &Shared, session: &LiveHandle) -> 
                     }
                 }
                 return Ending::normal(1001, "server shutting down");
+            }
+            _ = shared.drain.cancelled(), if !told_of_drain => {
+                told_of_drain = true;
+                let deadline_ms = shared.drain_ms.load(std::sync::atomic::Ordering::Relaxed);
+                if let Err(e) = send(socket, shared, text(&PageEvent::Draining { deadline_ms })).await {
+                    return e;
+                }
             }
             frame = socket.recv() => {
                 let frame = match frame {
@@ -180,6 +194,7 @@ async fn pump(socket: &mut WebSocket, shared: &Shared, session: &LiveHandle) -> 
                 }
                 match frame {
                     Message::Binary(pcm) => {
+                        shared.metrics.bytes(Transport::Page, true, pcm.len());
                         if pcm.len() > limits.max_frame_bytes {
                             return too_large(pcm.len(), limits.max_frame_bytes);
                         }
@@ -189,15 +204,19 @@ async fn pump(socket: &mut WebSocket, shared: &Shared, session: &LiveHandle) -> 
                         idle.as_mut().reset(tokio::time::Instant::now() + limits.idle_timeout);
                         // Audio is realtime: if the session cannot take it in time (a long
                         // reconnect), this chunk is dropped rather than the page stalled.
+                        let t0 = Instant::now();
                         match timeout(limits.send_timeout, session.send_audio(&pcm)).await {
-                            Ok(_) => {}
+                            Ok(_) if t0.elapsed() <= CHUNK_BUDGET => {}
+                            Ok(_) => shared.metrics.audio_late(Transport::Page),
                             Err(_) => {
+                                shared.metrics.audio_late(Transport::Page);
                                 audio_dropped += 1;
                                 warn!(audio_dropped, "session not taking audio; chunk dropped");
                             }
                         }
                     }
                     Message::Text(body) => {
+                        shared.metrics.bytes(Transport::Page, true, body.len());
                         if body.len() > limits.max_frame_bytes {
                             return too_large(body.len(), limits.max_frame_bytes);
                         }
@@ -230,9 +249,12 @@ async fn pump(socket: &mut WebSocket, shared: &Shared, session: &LiveHandle) -> 
                     LiveEvent::Closed { error, .. } => Some(error.is_some()),
                     _ => None,
                 };
+                observer.observe(&shared.metrics, &event);
                 bridge.translate(event, &mut out);
                 for o in out.drain(..) {
-                    if let Err(e) = send(socket, shared, frame(o)).await {
+                    let f = frame(o);
+                    shared.metrics.bytes(Transport::Page, false, frame_len(&f));
+                    if let Err(e) = send(socket, shared, f).await {
                         return e;
                     }
                 }
@@ -246,6 +268,18 @@ async fn pump(socket: &mut WebSocket, shared: &Shared, session: &LiveHandle) -> 
                 return ProtocolError::Idle(limits.idle_timeout.as_millis() as u64).into();
             }
         }
+    }
+}
+
+/// A caller chunk the session takes longer than this to accept counts as late (the
+/// shortest chunk the page protocol suggests is 20 ms).
+const CHUNK_BUDGET: std::time::Duration = std::time::Duration::from_millis(20);
+
+fn frame_len(m: &Message) -> usize {
+    match m {
+        Message::Binary(b) => b.len(),
+        Message::Text(t) => t.len(),
+        _ => 0,
     }
 }
 

@@ -6,14 +6,21 @@
 //!   binary; see `examples/web/`);
 //! * `GET /ws`: the page protocol ([`adk_live::bridge::page`]) after the checks of
 //!   [`access`];
-//! * `GET /healthz`: `ok` and the number of pages connected;
+//! * `GET /healthz`: readiness: `ok` and the number of callers connected, 503 once a
+//!   drain has begun; `GET /livez`: liveness, 200 while the process serves;
+//! * `GET /metrics`: the counters of [`metrics`] (OpenMetrics text);
 //! * `POST|GET /twilio/twiml` and `GET /twilio/stream`: phone calls through Twilio Media
 //!   Streams ([`phone`]).
 //!
 //! Every page connection runs in its own task ([`connection`]); a fault in one (a
 //! malformed frame, a flood, a page that stops reading) closes only that one, with a
-//! close reason, and is logged. [`AgentServer::shutdown`] closes every page with 1001 and
-//! disconnects every session (running tools cancelled, nothing sent for them).
+//! close reason, and is logged.
+//!
+//! **Drain** ([`AgentServer::drain`]): readiness turns 503 at once and new callers are
+//! refused; every call goes on until it ends or the deadline passes; pages are told
+//! ([`PageEvent::Draining`](adk_live::bridge::page::PageEvent::Draining)). At the
+//! deadline each remaining session is disconnected (its running tools cancelled and
+//! reported to its page, nothing sent for them) and its caller closed with 1001.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), String> {
@@ -41,6 +48,7 @@ pub mod access;
 mod assets;
 pub mod config;
 mod connection;
+pub mod metrics;
 pub mod phone;
 pub mod rate;
 
@@ -91,6 +99,11 @@ struct Shared {
     shutdown: CancellationToken,
     pages: TaskTracker,
     next_id: AtomicU64,
+    metrics: metrics::ServerMetrics,
+    /// Fires when a drain begins.
+    drain: CancellationToken,
+    /// The drain's deadline, in milliseconds from when it began.
+    drain_ms: AtomicU64,
 }
 
 /// A running agent server.
@@ -134,11 +147,16 @@ impl AgentServer {
             shutdown: CancellationToken::new(),
             pages: TaskTracker::new(),
             next_id: AtomicU64::new(1),
+            metrics: metrics::ServerMetrics::new(),
+            drain: CancellationToken::new(),
+            drain_ms: AtomicU64::new(0),
         });
         let app = Router::new()
             .route("/", get(assets::index))
             .route("/{file}", get(assets::file))
             .route("/healthz", get(healthz))
+            .route("/livez", get(|| async { "alive\n" }))
+            .route("/metrics", get(metrics_text))
             .route("/ws", get(upgrade))
             .route("/twilio/twiml", get(phone::twiml).post(phone::twiml))
             .route("/twilio/stream", get(phone::stream))
@@ -186,27 +204,81 @@ impl AgentServer {
         self.shared.access.active()
     }
 
-    /// Stops accepting, closes every page (1001, "server shutting down") and waits until
-    /// every session has ended, its running tools cancelled (bounded by 15 s).
-    pub async fn shutdown(self) {
-        self.shared.shutdown.cancel();
-        self.shared.pages.close();
-        if tokio::time::timeout(SHUTDOWN_WAIT, self.shared.pages.wait())
+    /// A token that, cancelled, ends every call at once, even during a
+    /// [`drain`](Self::drain) (a second Ctrl-C).
+    pub fn end_now_token(&self) -> CancellationToken {
+        self.shared.shutdown.clone()
+    }
+
+    /// Ends at once: [`drain`](Self::drain) with no time for calls to finish.
+    pub async fn shutdown(self) -> DrainReport {
+        self.drain(Duration::ZERO).await
+    }
+
+    /// Drains: readiness 503 and new callers refused at once; calls go on until they end
+    /// or `deadline` passes; then every remaining session is ended (tools cancelled and
+    /// reported, callers closed with 1001). Returns what happened.
+    pub async fn drain(self, deadline: Duration) -> DrainReport {
+        let shared = &self.shared;
+        let at_start = shared.access.active();
+        shared
+            .drain_ms
+            .store(deadline.as_millis() as u64, Ordering::Relaxed);
+        shared.metrics.set_draining();
+        shared.drain.cancel();
+        shared.pages.close();
+        info!(callers = at_start, ?deadline, "draining");
+        let finished = tokio::time::timeout(deadline, shared.pages.wait())
+            .await
+            .is_ok();
+        let cut = if finished { 0 } else { shared.access.active() };
+        if !finished {
+            info!(
+                callers = cut,
+                "drain deadline: ending the remaining sessions"
+            );
+        }
+        shared.shutdown.cancel();
+        if tokio::time::timeout(SHUTDOWN_WAIT, shared.pages.wait())
             .await
             .is_err()
         {
             warn!(
-                pages = self.shared.access.active(),
-                "pages still open after the shutdown wait"
+                callers = shared.access.active(),
+                "callers still open after the shutdown wait"
             );
         }
         let _ = tokio::time::timeout(SHUTDOWN_WAIT, self.serve).await;
+        DrainReport {
+            at_start,
+            ended_by_deadline: cut,
+        }
     }
 }
 
+/// What a drain found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DrainReport {
+    /// Callers connected when it began.
+    pub at_start: usize,
+    /// Callers still connected at the deadline, ended by the server.
+    pub ended_by_deadline: usize,
+}
+
+async fn metrics_text(State(shared): State<Arc<Shared>>) -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        shared.metrics.render(),
+    )
+        .into_response()
+}
+
 async fn healthz(State(shared): State<Arc<Shared>>) -> Response {
-    if shared.shutdown.is_cancelled() {
-        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
+    if shared.drain.is_cancelled() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "draining\n").into_response();
     }
     format!("ok {} pages\n", shared.access.active()).into_response()
 }
@@ -222,8 +294,8 @@ async fn upgrade(
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
-    if shared.shutdown.is_cancelled() {
-        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
+    if shared.drain.is_cancelled() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "draining").into_response();
     }
     let slot = match shared.access.admit(&headers, query.token.as_deref()) {
         Ok(slot) => slot,

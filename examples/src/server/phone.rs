@@ -28,6 +28,7 @@ use hmac::{Hmac, Mac};
 use tracing::{Instrument, info, info_span, warn};
 
 use super::access::Slot;
+use super::metrics::{SessionObserver, Transport};
 use super::{Caller, Shared};
 
 /// Twilio's settings on the agent server.
@@ -145,8 +146,8 @@ pub(super) async fn stream(
     uri: Uri,
     ws: WebSocketUpgrade,
 ) -> Response {
-    if shared.shutdown.is_cancelled() {
-        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
+    if shared.drain.is_cancelled() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "draining").into_response();
     }
     if shared.twilio.auth_token.is_some() {
         let url = format!("{}{}", public_base(&shared, &headers, true), uri);
@@ -188,17 +189,24 @@ async fn call(socket: WebSocket, shared: Arc<Shared>, slot: Slot, id: u64) {
         let connector = shared.connector.clone();
         let mut config = shared.twilio.call.clone();
         config.max_frame_bytes = shared.limits.max_frame_bytes;
+        let metrics = &shared.metrics;
+        let _active = metrics.caller_connected(Transport::Phone);
         let run = {
             let inbound = (&mut stream).filter_map(|m| async move {
                 match m {
-                    Ok(Message::Text(t)) => Some(WsFrame::Text(t.to_string())),
+                    Ok(Message::Text(t)) => {
+                        metrics.bytes(Transport::Phone, true, t.len());
+                        Some(WsFrame::Text(t.to_string()))
+                    }
                     Ok(Message::Binary(b)) => Some(WsFrame::Binary(b.len())),
                     Ok(Message::Close(_)) | Err(_) => Some(WsFrame::Closed),
                     Ok(Message::Ping(_) | Message::Pong(_)) => None,
                 }
             });
-            let outbound = (&mut sink)
-                .with(|s: String| async move { Ok::<_, axum::Error>(Message::Text(s.into())) });
+            let outbound = (&mut sink).with(|s: String| async move {
+                metrics.bytes(Transport::Phone, false, s.len());
+                Ok::<_, axum::Error>(Message::Text(s.into()))
+            });
             TwilioCall::new(move |start| connector(Caller::Phone(start)))
                 .config(config)
                 .events(tx)
@@ -207,9 +215,16 @@ async fn call(socket: WebSocket, shared: Arc<Shared>, slot: Slot, id: u64) {
         };
         let events = async {
             let mut session = None;
+            let mut started = false;
+            let mut observer = SessionObserver::default();
             while let Some(event) = rx.recv().await {
+                if let CallEvent::Session(e) = &event {
+                    observer.observe(metrics, e);
+                }
                 match event {
                     CallEvent::Started { call, session: s } => {
+                        metrics.session_opened(Transport::Phone, true);
+                        started = true;
                         info!(
                             caller = call.custom_parameters.get("caller").map(String::as_str),
                             "call connected"
@@ -249,8 +264,12 @@ async fn call(socket: WebSocket, shared: Arc<Shared>, slot: Slot, id: u64) {
                     _ => {}
                 }
             }
+            started
         };
-        let (end, ()) = tokio::join!(run, events);
+        let (end, started) = tokio::join!(run, events);
+        if !started && matches!(end, twilio::CallEnd::SessionEnded(_)) {
+            metrics.session_opened(Transport::Phone, false);
+        }
         if end.is_fault() {
             warn!(reason = %end.reason(), "call ended for a protocol violation");
         }
