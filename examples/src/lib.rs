@@ -8,6 +8,7 @@ pub mod load;
 pub mod server;
 pub mod sound;
 pub mod target;
+pub mod telemetry;
 pub mod tools;
 
 /// The Rust blocks of the repository's README.md, compiled as doc tests.

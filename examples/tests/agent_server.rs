@@ -558,6 +558,14 @@ async fn the_binary_drains_on_sigterm() {
         .unwrap();
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("without an access token"));
+    // A container (AGENT_SERVER_EMULATOR=off) without credentials refuses to start.
+    let no_credentials = support::example(exe, &dir)
+        .env("AGENT_SERVER_EMULATOR", "off")
+        .args(["--addr", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert!(!no_credentials.status.success());
+    assert!(String::from_utf8_lossy(&no_credentials.stderr).contains("the emulator is off"));
 
     let emu = agent_server::emulator(SEARCH_EACH_TURN).await;
     // search takes 3 s; the drain deadline is 5 s.

@@ -63,6 +63,16 @@ struct Args {
     /// Close a page that sends nothing for this many seconds.
     #[arg(long, default_value_t = Limits::default().idle_timeout.as_secs())]
     idle_seconds: u64,
+    /// The embedded emulator when no credentials are set: `auto` (yes), `off` (refuse to
+    /// start instead: a deployment that lost its credentials must not answer callers with
+    /// a scripted model), `on` (always, ignoring credentials).
+    #[arg(
+        long,
+        env = "AGENT_SERVER_EMULATOR",
+        value_enum,
+        default_value = "auto"
+    )]
+    emulator: EmulatorChoice,
     /// The emulator's scenario when no credentials are set (default: the voice agent's).
     #[arg(long)]
     scenario: Option<std::path::PathBuf>,
@@ -72,13 +82,13 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,genai_wire=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let _telemetry = match examples::telemetry::init("info,genai_wire=warn") {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("agent_server: telemetry: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     match run(Args::parse()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -88,8 +98,29 @@ async fn main() -> ExitCode {
     }
 }
 
+/// Whether the embedded emulator may serve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum EmulatorChoice {
+    /// When no credentials are set.
+    Auto,
+    /// Always.
+    On,
+    /// Never.
+    Off,
+}
+
 async fn run(args: Args) -> Result<(), String> {
-    let mut target = Target::choose(args.agent.endpoint.clone());
+    let mut target = match args.emulator {
+        EmulatorChoice::On => Target::Embedded,
+        _ => Target::choose(args.agent.endpoint.clone()),
+    };
+    if args.emulator == EmulatorChoice::Off && matches!(target, Target::Embedded) {
+        return Err(
+            "no credentials are set (GEMINI_API_KEY, GOOGLE_CLOUD_PROJECT or \
+                    --endpoint) and the emulator is off (AGENT_SERVER_EMULATOR=off)"
+                .into(),
+        );
+    }
     println!("sessions go to {}", target.describe());
     // One emulator for every page, when no credentials are set.
     let _emulator = match target {
