@@ -25,8 +25,10 @@
 //! gets exactly one response, its final result (with its scheduling); progress reaches
 //! only the application.
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "bridge")]
+#[cfg_attr(docsrs, doc(cfg(feature = "bridge")))]
 pub mod bridge;
 mod builder;
 pub mod config;

@@ -122,7 +122,7 @@ impl Default for LiveBuilder {
                 input_audio_transcription: Some(AudioTranscriptionConfig::default()),
                 output_audio_transcription: Some(AudioTranscriptionConfig::default()),
                 // Sliding-window compression, so a session outlives the 15-minute audio
-                // limit across resumptions (live-protocol.md 5). Turn it off with
+                // limit across resumptions (ai.google.dev/gemini-api/docs/live-session: without compression an audio session ends at 15 minutes). Turn it off with
                 // `.setup(|s| s.context_window_compression = None)`.
                 context_window_compression: Some(ContextWindowCompressionConfig {
                     sliding_window: Some(SlidingWindow::default()),

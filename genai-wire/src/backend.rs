@@ -1,4 +1,4 @@
-//! Which service a session talks to, and the fields each one refuses (live-protocol.md §3.6).
+//! Which service a session talks to, and the fields each one refuses (google-genai `_live_converters.py`).
 //!
 //! The Live API closes the socket with code 1007 and an unhelpful reason when a message
 //! carries a field the backend does not support. The official SDKs refuse such fields

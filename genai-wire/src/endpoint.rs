@@ -4,7 +4,7 @@
 //! Why a type and not a string: the two backends differ in host (global vs regional),
 //! path (`.BidiGenerateContent` vs `/BidiGenerateContent`), version and model naming,
 //! and getting any of them wrong costs a close code 1008 with a truncated reason. The
-//! rules live here once (live-protocol.md §1), validated up front with
+//! rules live here once (ai.google.dev/api/live; google-genai `_api_client.py`), validated up front with
 //! [`Error::Endpoint`].
 //!
 //! An [`Endpoint`] never carries credentials: keys and tokens go in headers (see
@@ -372,7 +372,7 @@ impl Endpoint {
     }
 
     /// Normalises a model name the way the backend expects it in `setup.model`
-    /// (live-protocol.md §1):
+    /// (ai.google.dev/api/live; google-genai `_api_client.py`):
     ///
     /// * Developer API: `models/{m}`, unless `m` already starts with `models/` or
     ///   `tunedModels/`.

@@ -20,6 +20,7 @@
 //! # Features
 //! * `emulator` (default): the local Live API server and the `live-emulator` binary.
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod auth;
 pub mod backend;
@@ -31,6 +32,7 @@ pub mod secret;
 pub mod transport;
 
 #[cfg(feature = "emulator")]
+#[cfg_attr(docsrs, doc(cfg(feature = "emulator")))]
 pub mod emulator;
 
 pub use backend::Backend;

@@ -23,12 +23,15 @@
 
 pub mod fence;
 #[cfg(feature = "telephony")]
+#[cfg_attr(docsrs, doc(cfg(feature = "telephony")))]
 pub mod g711;
 pub mod page;
 mod page_bridge;
 #[cfg(feature = "telephony")]
+#[cfg_attr(docsrs, doc(cfg(feature = "telephony")))]
 pub mod resample;
 #[cfg(feature = "telephony")]
+#[cfg_attr(docsrs, doc(cfg(feature = "telephony")))]
 pub mod twilio;
 
 pub use fence::PlaybackFence;

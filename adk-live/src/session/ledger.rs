@@ -9,7 +9,7 @@
 //! PR #5497, checked against the live API on 2.5 native-audio and 3.1 flash-live): such a
 //! result must reach the model as conversation instead. Clients that switch on goAway
 //! with the handle from before an open call lose its result (yagudaev/voiceclaw PR #53,
-//! dograh-hq/pipecat PR #39). See live-protocol.md §6b.
+//! dograh-hq/pipecat PR #39).
 //!
 //! How: every resumable handle starts a new *generation*. Each call remembers the
 //! generation it was issued in and, once answered, the generation of its final response.

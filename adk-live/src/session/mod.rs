@@ -1,8 +1,8 @@
 //! A session: the task that owns the socket, the control lane, the handle.
 //!
-//! [`start`] wires one together: it dials the first connection and builds the pieces that
+//! `start` wires one together: it dials the first connection and builds the pieces that
 //! share the session's life (event queue, metrics, tool tracker, outbox, tool lane), hands
-//! the socket to the [`task::SessionTask`] and the application ends to the
+//! the socket to the session task (`task::SessionTask`) and the application ends to the
 //! [`LiveHandle`]. The builders only validate; nothing outside this module fills the
 //! task's or the handle's fields.
 

@@ -1,6 +1,6 @@
 //! The tool lane: tools, how they run, and the tracker of calls in flight.
 //!
-//! One `toolCall` travels: session task (decodes it) → [`lane`] (acks background calls at
+//! One `toolCall` travels: session task (decodes it) → the lane (`lane`: acks background calls at
 //! once, spawns every call through the tracker) → the outbox →
 //! the same session task writes it to the socket.
 

@@ -2,7 +2,7 @@
 //!
 //! Why headers and never the URL: URLs end up in logs, proxies and error messages; the
 //! Python SDK sends the key as `x-goog-api-key` and tokens as `Authorization`, and so do
-//! we (live-protocol.md §1). Every key and token is a [`Secret`], and the header values
+//! we (ai.google.dev/api/live; google-genai `live.py`). Every key and token is a [`Secret`], and the header values
 //! of a [`ConnectRequest`] are marked sensitive, so `Debug` output never shows them.
 //!
 //! Vertex AI needs an OAuth2 access token. [`TokenSource`] is the seam for that: use
@@ -28,8 +28,10 @@ use crate::endpoint::Endpoint;
 use crate::{Error, Result, Secret};
 
 #[cfg(feature = "oauth")]
+#[cfg_attr(docsrs, doc(cfg(feature = "oauth")))]
 pub use cache::{DEFAULT_REFRESH_MARGIN, RetryPolicy};
 #[cfg(feature = "oauth")]
+#[cfg_attr(docsrs, doc(cfg(feature = "oauth")))]
 pub use google::{
     AuthorizedUserTokenSource, CLOUD_PLATFORM_SCOPE, DEFAULT_TOKEN_URI, ServiceAccountTokenSource,
     adc, adc_path, token_source_from_file, token_source_from_json,

@@ -2,7 +2,7 @@
 //!
 //! Every test, the example voice agent's default mode and the benchmarks talk to this
 //! emulator instead of Google, so it reproduces what a client can observe of the real
-//! service (live-protocol.md):
+//! service (ai.google.dev/api/live and the live guides; google-genai `live.py` and `types.py`):
 //!
 //! * **Endpoints and auth**: the Developer API paths (`v1beta`,
 //!   `v1alpha`, `v1`, the `Constrained` method, a leading `//`) and the Vertex path;
@@ -24,7 +24,7 @@
 //!   transcriptions, paced 24 kHz speech with `outputTranscription`, tool calls,
 //!   branches; function-calling semantics (BLOCKING silence, NON_BLOCKING with
 //!   `willContinue` and `scheduling` INTERRUPT/WHEN_IDLE/SILENT), barge-in with
-//!   `toolCallCancellation` then `interrupted` (live-protocol.md §6). Client text
+//!   `toolCallCancellation` then `interrupted` (ai.google.dev live guide, "Interruptions"). Client text
 //!   (`clientContent` turn, `realtimeInput.text`) is accepted at any point, open calls
 //!   or not, and is a user turn the script answers; a text that names a call the
 //!   emulator issued (in any session) is that call's **result delivered as
@@ -37,7 +37,7 @@
 //!   from `profiles/models.json`; no fact is repeated here): the model named in setup
 //!   selects its profile on the session's backend, and the emulator refuses what that
 //!   model refuses with 1007 `Request contains an invalid argument.` (the real reason
-//!   text "says little", live-protocol.md §0.6) and a [`Violation`] of kind
+//!   text "says little", as observed on the real service) and a [`Violation`] of kind
 //!   [`ViolationKind::ModelProfile`] naming the cause. A value at its proto3 default
 //!   (`willContinue: false`, `SCHEDULING_UNSPECIFIED`, `behavior: UNSPECIFIED`, `null`)
 //!   cannot be told from an absent field by the server and is never refused. Choices:

@@ -4,7 +4,7 @@
 //! The facts (which behaviors, response fields and thinking forms a model takes) are
 //! read from the profile; this module only decides how a refusal looks on the wire:
 //! close 1007 with Google's short reason (`Request contains an invalid argument.`: the
-//! real service "does not return a field-level error message", live-protocol.md §0.6)
+//! real service "does not return a field-level error message", as observed)
 //! and a [`Violation`](super::Violation) of kind
 //! [`ModelProfile`](super::ViolationKind::ModelProfile) whose detail names the cause.
 //!

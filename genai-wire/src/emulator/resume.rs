@@ -13,7 +13,7 @@
 //! the conversation (history, scenario position, calls and their states, turn state),
 //! and resuming with handle H restores H's snapshot. Calls issued after H are unknown
 //! there, so their responses are ignored ([`IgnoreReason::UnknownId`]); a call H saw
-//! answered stays closed. Sources (live-protocol.md §4.6, §6b):
+//! answered stays closed. Sources (ai.google.dev/gemini-api/docs/live-session; google-genai `types.py`):
 //! * the SDK documents `resumable: false` with an empty handle "while the model is
 //!   executing function calls or just generating", and that "resuming session (using
 //!   previous session token) in such state will result in some data loss" (google-genai

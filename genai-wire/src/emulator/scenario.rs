@@ -1,7 +1,7 @@
 //! Scenario files: what the scripted "model" says and does, as data.
 //!
 //! A scenario is a small JSON document (see `fixtures/scenarios/README.md` for the
-//! full reference and `fixtures/scenarios/default.json` for the default). It is a list
+//! full reference and `emulator/default_scenario.json` in this crate for the default). It is a list
 //! of steps run top to bottom, reacting to the client:
 //!
 //! ```json
@@ -386,8 +386,8 @@ impl Compiled {
 #[derive(Debug, Clone)]
 pub struct Scenario(pub(crate) Arc<Compiled>);
 
-/// The built-in default scenario (`fixtures/scenarios/default.json`).
-pub const DEFAULT_SCENARIO: &str = include_str!("../../../fixtures/scenarios/default.json");
+/// The built-in default scenario (`genai-wire/emulator/default_scenario.json`).
+pub const DEFAULT_SCENARIO: &str = include_str!("../../emulator/default_scenario.json");
 
 impl Default for Scenario {
     fn default() -> Self {

@@ -247,7 +247,7 @@ impl Rng {
     }
 
     /// A call id in the backend's style: `function-call-<digits>` on the Developer
-    /// API, a UUID on Vertex (live-protocol.md §4.3).
+    /// API, a UUID on Vertex (as in recorded traffic from both backends).
     pub fn call_id(&mut self, backend: Backend) -> String {
         match backend {
             Backend::DeveloperApi => {

@@ -5,7 +5,7 @@
 //! deliberately forgiving (they must accept whatever the server sends), so they cannot
 //! tell a client it sent something the service would punish. The real service closes
 //! the socket with 1007 for an unknown field at any depth, a field its backend does
-//! not have (live-protocol.md §3.6), a value of the wrong JSON type, a bad enum name or
+//! not have (google-genai `_live_converters.py`), a value of the wrong JSON type, a bad enum name or
 //! bad base64. This module walks a [`serde_json::Value`] against the table of known
 //! fields (data: `emulator/validation.json`, loaded by `schema`) and reports the first
 //! problem with a short reason in Google's words
