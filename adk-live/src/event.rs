@@ -114,20 +114,38 @@ pub enum LiveEvent {
         /// Tool name.
         name: String,
     },
-    /// A call was cancelled; no response is sent for it.
+    /// A call was cancelled. What the model gets depends on who cancelled it:
+    ///
+    /// * the server (`toolCallCancellation`) or the end of the session: nothing, the
+    ///   server has dropped the call;
+    /// * the application ([`LiveHandle::cancel_tool`](crate::LiveHandle::cancel_tool)),
+    ///   the model (task control) or a replacing duplicate: a final response, so the model
+    ///   does not wait for it: for a background call `payload` (the formatter's
+    ///   `format_cancelled`) with the tool's cancel scheduling, for a standard call an
+    ///   error.
     ToolCancelled {
         /// Call id.
         call_id: String,
         /// Tool name.
         name: String,
-        /// The formatter's `format_cancelled` output.
+        /// The formatter's `format_cancelled` output (sent to the model only as described
+        /// above).
         payload: Value,
-        /// Why: the server's `toolCallCancellation`, a replacing duplicate, or the end of
-        /// the session.
+        /// Who cancelled it.
         reason: CancelReason,
     },
-    /// A tool response could not be delivered because the session ended.
+    /// A final tool response was never written to the server: the session ended first.
+    /// The model does not have it.
     ToolResultUndelivered {
+        /// Call id.
+        call_id: String,
+        /// Tool name.
+        name: String,
+    },
+    /// A final tool response was written, but the session ended before the server
+    /// confirmed it (no newer resumption checkpoint covered it, or the close came before
+    /// proof that the server read it). The model probably has it; nothing more can tell.
+    ToolResultUnconfirmed {
         /// Call id.
         call_id: String,
         /// Tool name.
@@ -138,10 +156,21 @@ pub enum LiveEvent {
         /// Time the server gave.
         time_left: Option<Duration>,
     },
-    /// The connection was lost; the session is reconnecting (sends are queued meanwhile).
+    /// The connection ended and the session is reconnecting (sends are queued meanwhile):
+    /// the connection is being replaced, the conversation goes on.
+    ///
+    /// This includes a server close with 1000: the real server closes connections at its
+    /// limits (after `goAway`, or at the end of a connection's lifetime) and the session
+    /// resumes. A conversation is over only when the application ends it
+    /// ([`LiveHandle::disconnect`](crate::LiveHandle::disconnect)) or a
+    /// [`LiveEvent::Closed`] arrives (a fatal close, the reconnect budget spent, or
+    /// [`ReconnectPolicy::never`](crate::ReconnectPolicy::never)). An application that
+    /// treats a server's normal close as the end of the call can look at `close` here.
     Reconnecting {
         /// What ended the connection.
         error: String,
+        /// The server's close frame, when it sent one (code 1000 for a normal close).
+        close: Option<CloseInfo>,
     },
     /// The connection was replaced (goAway or loss) and the session continues.
     Reconnected {
@@ -225,11 +254,18 @@ impl EventQueue {
         }
     }
 
-    /// Reports a final tool response that may never reach the model
+    /// Reports a final tool response that never reached the socket
     /// ([`LiveEvent::ToolResultUndelivered`]), and counts it.
     pub(crate) fn result_undelivered(&self, call_id: String, name: String) {
         Metrics::inc(&self.metrics.undelivered_results);
         self.push(LiveEvent::ToolResultUndelivered { call_id, name });
+    }
+
+    /// Reports a final tool response written but not confirmed
+    /// ([`LiveEvent::ToolResultUnconfirmed`]), and counts it.
+    pub(crate) fn result_unconfirmed(&self, call_id: String, name: String) {
+        Metrics::inc(&self.metrics.unconfirmed_results);
+        self.push(LiveEvent::ToolResultUnconfirmed { call_id, name });
     }
 
     pub(crate) fn push(&self, event: LiveEvent) {

@@ -57,8 +57,11 @@ counters! {
     /// Audio chunks dropped because the application did not read events fast enough.
     audio_chunks_dropped,
     /// Final tool responses reported undelivered (`ToolResultUndelivered`): the session
-    /// ended before they could be written, or before the server was known to read them.
+    /// ended before they could be written.
     undelivered_results,
+    /// Final tool responses written but reported unconfirmed (`ToolResultUnconfirmed`):
+    /// the session ended before a newer checkpoint or a read proof covered them.
+    unconfirmed_results,
     /// Server frames that failed to decode (reported as error events, not fatal).
     decode_errors,
 }

@@ -216,3 +216,47 @@ async fn malformed_server_frames_are_reported_and_the_session_lives_on() {
     events_until(&session, |e| matches!(e, LiveEvent::TurnComplete)).await;
     session.disconnect().await;
 }
+
+/// The server ends the session with a normal close after it accepted a result, and the
+/// session does not reconnect: that result is not reported undelivered (it was written
+/// and the emulator accepted it). It used to be (`ToolResultUndelivered`, issue 23's
+/// newcomer report); it is now `ToolResultUnconfirmed` (written, no later checkpoint).
+#[tokio::test]
+async fn a_written_result_is_not_reported_undelivered() {
+    let emu = emulator("e2e/single_call.json", Backend::DeveloperApi).await;
+    let builder = Live::builder()
+        .tool(tool_fn(
+            "search",
+            "Searches",
+            |_: serde_json::Value, _ctx: ToolContext| async move {
+                Ok::<_, ToolError>(json!({"hits": 3}))
+            },
+        ))
+        .tool_background("search")
+        .configure(|c| c.reconnect = ReconnectPolicy::never());
+    let session = connect(&emu, Backend::DeveloperApi, builder).await;
+    session.send_text("search please").await.unwrap();
+    let es = emu.wait_for_session(WAIT).await.unwrap();
+    let call = es.wait_for_function_call(1, WAIT).await.unwrap();
+    // The ack and the final result, both accepted by the server.
+    es.wait_for_accepted_response(2, WAIT).await.unwrap();
+    assert!(es.close(1000, "bye"));
+    let events = events_until(&session, |e| matches!(e, LiveEvent::Closed { .. })).await;
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, LiveEvent::ToolResultUndelivered { .. })),
+        "a written result reported undelivered: {events:#?}"
+    );
+    let unconfirmed: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            LiveEvent::ToolResultUnconfirmed { call_id, .. } => Some(call_id.clone()),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        unconfirmed.is_empty() || unconfirmed == vec![call.id.clone()],
+        "{unconfirmed:?}"
+    );
+}

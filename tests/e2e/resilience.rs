@@ -203,9 +203,9 @@ async fn a_dead_peer_is_detected_by_keepalive_and_the_session_resumes() {
     assert!(emu.control().stall_pongs(&es.id(), Duration::from_secs(3)));
     let events = events_until(&session, |e| matches!(e, LiveEvent::Reconnected { .. })).await;
     assert!(
-        events
-            .iter()
-            .any(|e| matches!(e, LiveEvent::Reconnecting { error } if error.contains("keepalive"))),
+        events.iter().any(
+            |e| matches!(e, LiveEvent::Reconnecting { error, .. } if error.contains("keepalive"))
+        ),
         "{events:#?}"
     );
     session.disconnect().await;

@@ -244,8 +244,10 @@ pub enum ToolPhase {
     /// The result reached the model as conversation (a text turn), because the server
     /// session no longer knew the call.
     AsConversation,
-    /// The result could not be delivered: the session ended first.
+    /// The result was never written: the session ended first.
     Undelivered,
+    /// The result was written, but the session ended before the server confirmed it.
+    Unconfirmed,
 }
 
 /// Who cancelled a call (see [`CancelReason`]).

@@ -104,7 +104,7 @@ impl PageBridge {
                 time_left_ms: time_left.map(|t| t.as_millis() as u64),
                 detail: None,
             },
-            LiveEvent::Reconnecting { error } => PageEvent::Connection {
+            LiveEvent::Reconnecting { error, .. } => PageEvent::Connection {
                 state: ConnectionState::Reconnecting,
                 time_left_ms: None,
                 detail: Some(error),
@@ -199,6 +199,9 @@ impl PageBridge {
             }
             LiveEvent::ToolResultUndelivered { call_id, name } => {
                 PageEvent::Tool(self.update(call_id, name, ToolPhase::Undelivered))
+            }
+            LiveEvent::ToolResultUnconfirmed { call_id, name } => {
+                PageEvent::Tool(self.update(call_id, name, ToolPhase::Unconfirmed))
             }
             // Nothing for the page: token counts, resumption handles, and whatever a
             // later version of the runtime adds.

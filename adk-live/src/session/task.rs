@@ -227,6 +227,7 @@ impl SessionTask {
                         tracing::warn!(error = %e, young, "connection lost; reconnecting");
                         self.events.push(LiveEvent::Reconnecting {
                             error: e.to_string(),
+                            close: e.close().cloned(),
                         });
                         // Let go of the dead socket first: the server refuses to resume a
                         // session whose previous connection it still sees open.
@@ -272,7 +273,7 @@ impl SessionTask {
         for (call_id, name) in unsure {
             // A resend still waiting in `pending` was reported just above.
             if !reported.contains(&call_id) {
-                self.events.result_undelivered(call_id, name);
+                self.events.result_unconfirmed(call_id, name);
             }
         }
         self.events.push(LiveEvent::Closed {

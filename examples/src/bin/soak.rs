@@ -308,7 +308,9 @@ fn note_event(shared: &Shared, event: &LiveEvent, turns: &mut u64) -> bool {
         LiveEvent::ToolCancelled {
             call_id, reason, ..
         } => shared.call(call_id, |c| c.cancelled = Some(*reason)),
-        LiveEvent::ToolResultUndelivered { call_id, .. } => {
+        // Never written, or written but not confirmed: either way reported, not silent.
+        LiveEvent::ToolResultUndelivered { call_id, .. }
+        | LiveEvent::ToolResultUnconfirmed { call_id, .. } => {
             shared.call(call_id, |c| c.undelivered = true)
         }
         LiveEvent::TurnComplete => *turns += 1,
@@ -436,7 +438,7 @@ async fn run_slot(shared: Arc<Shared>, slot: usize, url: String) {
                             });
                         }
                         match &event {
-                            LiveEvent::Reconnecting { error } => history.push(format!(
+                            LiveEvent::Reconnecting { error, .. } => history.push(format!(
                                 "{:.1}s reconnecting: {error}",
                                 shared.start.elapsed().as_secs_f64()
                             )),

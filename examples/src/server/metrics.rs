@@ -13,7 +13,7 @@
 //! | `agent_session_failures_total` | `transport` | sessions that could not be opened |
 //! | `agent_live_reconnects_total` | `resumed` (`true`, `false`) | connection switches: resumed with a handle, or fresh |
 //! | `agent_live_go_aways_total` | | goAways received |
-//! | `agent_tool_calls_total` | `outcome` | completed, failed, cancelled_by_{server,application,model,session_end,replacement}, delivered_as_conversation, undelivered |
+//! | `agent_tool_calls_total` | `outcome` | completed, failed, cancelled_by_{server,application,model,session_end,replacement}, delivered_as_conversation, undelivered, unconfirmed |
 //! | `agent_tool_ack_seconds` | | tool call started → acked (background calls) |
 //! | `agent_tool_duration_seconds` | | tool call started → completed, failed or cancelled |
 //! | `agent_audio_chunks_late_total` | `transport` | caller chunks the session took longer than 20 ms to accept, or dropped |
@@ -312,6 +312,7 @@ impl SessionObserver {
             }
             LiveEvent::ToolResultAsConversation { .. } => outcome("delivered_as_conversation"),
             LiveEvent::ToolResultUndelivered { .. } => outcome("undelivered"),
+            LiveEvent::ToolResultUnconfirmed { .. } => outcome("unconfirmed"),
             _ => {}
         }
     }
