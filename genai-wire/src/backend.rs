@@ -220,13 +220,13 @@ impl Backend {
                         )));
                     }
                 }
-                if let Some(gm) = &tool.google_maps {
-                    if has_key(gm, "groundingTypes", "grounding_types") {
-                        return Err(self.unsupported(path(
-                            "setup.tools[].googleMaps.groundingTypes",
-                            "contextUpdate.tools.tools[].googleMaps.groundingTypes",
-                        )));
-                    }
+                if let Some(gm) = &tool.google_maps
+                    && has_key(gm, "groundingTypes", "grounding_types")
+                {
+                    return Err(self.unsupported(path(
+                        "setup.tools[].googleMaps.groundingTypes",
+                        "contextUpdate.tools.tools[].googleMaps.groundingTypes",
+                    )));
                 }
             }
             Backend::VertexAi => {
@@ -283,14 +283,14 @@ impl Backend {
                         "contextUpdate.systemInstruction.parts[].partMetadata",
                     )));
                 }
-                if let Some(r) = &part.function_response {
-                    if r.will_continue.is_some() {
-                        return Err(self.unsupported(pick(
-                            "clientContent.turns[].parts[].functionResponse.willContinue",
-                            "setup.systemInstruction.parts[].functionResponse.willContinue",
-                            "contextUpdate.systemInstruction.parts[].functionResponse.willContinue",
-                        )));
-                    }
+                if let Some(r) = &part.function_response
+                    && r.will_continue.is_some()
+                {
+                    return Err(self.unsupported(pick(
+                        "clientContent.turns[].parts[].functionResponse.willContinue",
+                        "setup.systemInstruction.parts[].functionResponse.willContinue",
+                        "contextUpdate.systemInstruction.parts[].functionResponse.willContinue",
+                    )));
                 }
             }
             Backend::DeveloperApi => {
@@ -312,21 +312,21 @@ impl Backend {
                 }
             }
         }
-        if let Some(c) = &part.function_call {
-            if !c.args.is_object() {
-                return Err(Error::Invalid(format!(
-                    "functionCall.args must be a JSON object (function call `{}`)",
-                    c.name
-                )));
-            }
+        if let Some(c) = &part.function_call
+            && !c.args.is_object()
+        {
+            return Err(Error::Invalid(format!(
+                "functionCall.args must be a JSON object (function call `{}`)",
+                c.name
+            )));
         }
-        if let Some(r) = &part.function_response {
-            if !r.response.is_object() {
-                return Err(Error::Invalid(format!(
-                    "functionResponse.response must be a JSON object (function response `{}`)",
-                    r.name
-                )));
-            }
+        if let Some(r) = &part.function_response
+            && !r.response.is_object()
+        {
+            return Err(Error::Invalid(format!(
+                "functionResponse.response must be a JSON object (function response `{}`)",
+                r.name
+            )));
         }
         Ok(())
     }

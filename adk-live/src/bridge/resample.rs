@@ -53,7 +53,7 @@ impl StreamResampler {
     /// If either rate is zero or not a multiple of 50 Hz (a 20 ms chunk must be whole).
     pub fn new(from: u32, to: u32) -> Self {
         assert!(
-            from > 0 && to > 0 && from % 50 == 0 && to % 50 == 0,
+            from > 0 && to > 0 && from.is_multiple_of(50) && to.is_multiple_of(50),
             "rates must be multiples of 50 Hz"
         );
         let chunk = (from / 50) as usize;

@@ -112,14 +112,14 @@ pub(crate) fn on_message(
 }
 
 fn on_content(content: ServerContent, state: &mut ControlState, events: &EventQueue) -> Signal {
-    if let Some(t) = content.input_transcription {
-        if let Some(text) = t.text.filter(|t| !t.is_empty()) {
-            state.history.user(&text);
-            events.push(LiveEvent::InputTranscript {
-                text,
-                finished: t.finished.unwrap_or(false),
-            });
-        }
+    if let Some(t) = content.input_transcription
+        && let Some(text) = t.text.filter(|t| !t.is_empty())
+    {
+        state.history.user(&text);
+        events.push(LiveEvent::InputTranscript {
+            text,
+            finished: t.finished.unwrap_or(false),
+        });
     }
     if content.model_turn.is_some() || content.output_transcription.is_some() {
         state.ledger.model_output();
@@ -136,22 +136,22 @@ fn on_content(content: ServerContent, state: &mut ControlState, events: &EventQu
                         sample_rate,
                     });
                 }
-            } else if let Some(text) = part.text {
-                if !thought {
-                    state.history.model(&text);
-                    events.push(LiveEvent::Text(text));
-                }
+            } else if let Some(text) = part.text
+                && !thought
+            {
+                state.history.model(&text);
+                events.push(LiveEvent::Text(text));
             }
         }
     }
-    if let Some(t) = content.output_transcription {
-        if let Some(text) = t.text.filter(|t| !t.is_empty()) {
-            state.history.model(&text);
-            events.push(LiveEvent::OutputTranscript {
-                text,
-                finished: t.finished.unwrap_or(false),
-            });
-        }
+    if let Some(t) = content.output_transcription
+        && let Some(text) = t.text.filter(|t| !t.is_empty())
+    {
+        state.history.model(&text);
+        events.push(LiveEvent::OutputTranscript {
+            text,
+            finished: t.finished.unwrap_or(false),
+        });
     }
     if content.interrupted == Some(true) {
         // The model stopped speaking; a turnComplete may or may not follow.

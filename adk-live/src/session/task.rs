@@ -815,10 +815,10 @@ impl SessionTask {
             // After audio, nothing the housekeeping looks at has changed: straight back
             // to waiting (each look at the outbox, the ledger and the queues is a cache
             // miss per session, 50 times a second).
-            if !std::mem::take(&mut quiet) {
-                if let Err(exit) = self.settle(link, goaway_deadline).await {
-                    return exit;
-                }
+            if !std::mem::take(&mut quiet)
+                && let Err(exit) = self.settle(link, goaway_deadline).await
+            {
+                return exit;
             }
             let woke = self
                 .wait(link, &mut shutdown, &mut ready, goaway_deadline)

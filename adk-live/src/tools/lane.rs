@@ -305,21 +305,22 @@ impl ToolLane {
         if !self.tracker.note_progress(&plan.id, &value) {
             return false;
         }
-        if let Some((formatter, _)) = &plan.background {
-            if self.rules.will_continue && !self.rules.sync_only {
-                let response = FunctionResponse {
-                    id: plan.wire_id.clone(),
-                    name: plan.name.clone(),
-                    response: formatter.progress(&plan.name, &value),
-                    scheduling: Some(FunctionResponseScheduling::Silent),
-                    will_continue: Some(true),
-                    ..Default::default()
-                };
-                match self.outbox.push_progress(&plan.id, response) {
-                    Queued::New => Metrics::inc(&self.metrics.tool_progress),
-                    Queued::Coalesced => Metrics::inc(&self.metrics.progress_coalesced),
-                    Queued::Closed => {}
-                }
+        if let Some((formatter, _)) = &plan.background
+            && self.rules.will_continue
+            && !self.rules.sync_only
+        {
+            let response = FunctionResponse {
+                id: plan.wire_id.clone(),
+                name: plan.name.clone(),
+                response: formatter.progress(&plan.name, &value),
+                scheduling: Some(FunctionResponseScheduling::Silent),
+                will_continue: Some(true),
+                ..Default::default()
+            };
+            match self.outbox.push_progress(&plan.id, response) {
+                Queued::New => Metrics::inc(&self.metrics.tool_progress),
+                Queued::Coalesced => Metrics::inc(&self.metrics.progress_coalesced),
+                Queued::Closed => {}
             }
         }
         self.events.push(LiveEvent::ToolProgress {

@@ -119,17 +119,18 @@ async fn converse(
         if awaiting.is_some_and(|sent| conversation.turn_completed_since(sent.into_std())) {
             awaiting = None;
         }
-        if awaiting.is_none() && !conversation.in_turn() {
-            if let Some(line) = pending.take() {
-                console.say(&format!("you   : {line}"));
-                session
-                    .send_text(line)
-                    .await
-                    .map_err(|e| format!("cannot send: {e}"))?;
-                last_sent = Instant::now();
-                awaiting = Some(last_sent);
-                sent_any = true;
-            }
+        if awaiting.is_none()
+            && !conversation.in_turn()
+            && let Some(line) = pending.take()
+        {
+            console.say(&format!("you   : {line}"));
+            session
+                .send_text(line)
+                .await
+                .map_err(|e| format!("cannot send: {e}"))?;
+            last_sent = Instant::now();
+            awaiting = Some(last_sent);
+            sent_any = true;
         }
         if !input_open && pending.is_none() {
             let idle = !conversation.tools_running() && !conversation.in_turn();

@@ -267,14 +267,13 @@ impl Turns {
         if let Phase::Waiting {
             t_end, got_audio, ..
         } = &mut self.phase
+            && !*got_audio
         {
-            if !*got_audio {
-                *got_audio = true;
-                let added = now
-                    .saturating_duration_since(*t_end)
-                    .saturating_sub(self.scripted);
-                r.turn_us.push(added.as_micros() as u64);
-            }
+            *got_audio = true;
+            let added = now
+                .saturating_duration_since(*t_end)
+                .saturating_sub(self.scripted);
+            r.turn_us.push(added.as_micros() as u64);
         }
     }
 

@@ -201,10 +201,10 @@ pub async fn drive(
                 if let Poll::Ready(f) = wakes.poll(woken, SOCKET, |cx| frame.as_mut().poll(cx)) {
                     return Poll::Ready(Woke::Frame(f));
                 }
-                if let Some(due) = result_due.as_mut().as_pin_mut() {
-                    if due.poll(cx).is_ready() {
-                        return Poll::Ready(Woke::Result);
-                    }
+                if let Some(due) = result_due.as_mut().as_pin_mut()
+                    && due.poll(cx).is_ready()
+                {
+                    return Poll::Ready(Woke::Result);
                 }
                 if let Poll::Ready(due) = wakes.poll(woken, TICK, |cx| tick.poll_tick(cx)) {
                     return Poll::Ready(Woke::Tick(due));

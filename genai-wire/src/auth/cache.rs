@@ -152,10 +152,10 @@ impl TokenCache {
         Fut: Future<Output = std::result::Result<Fetched, FetchError>>,
     {
         let mut slot = self.slot.lock().await;
-        if let Some(c) = slot.as_ref() {
-            if c.refresh_at.is_none_or(|t| Instant::now() < t) {
-                return Ok(c.token.clone());
-            }
+        if let Some(c) = slot.as_ref()
+            && c.refresh_at.is_none_or(|t| Instant::now() < t)
+        {
+            return Ok(c.token.clone());
         }
         let mut attempt = 0u32;
         loop {

@@ -104,12 +104,12 @@ impl ServiceAccountTokenSource {
     pub async fn from_json(json: &str) -> Result<Self> {
         let key: yup_oauth2::ServiceAccountKey =
             serde_json::from_str(json).map_err(|e| json_error("service account key", &e))?;
-        if let Some(t) = &key.key_type {
-            if t != "service_account" {
-                return Err(Error::Auth(format!(
-                    "credentials of type `{t}` are not a service account key"
-                )));
-            }
+        if let Some(t) = &key.key_type
+            && t != "service_account"
+        {
+            return Err(Error::Auth(format!(
+                "credentials of type `{t}` are not a service account key"
+            )));
         }
         Url::parse(&key.token_uri)
             .map_err(|e| Error::Auth(format!("service account token_uri is not a URL: {e}")))?;
@@ -269,12 +269,12 @@ impl AuthorizedUserTokenSource {
     pub fn from_json(json: &str) -> Result<Self> {
         let v: serde_json::Value = serde_json::from_str(json)
             .map_err(|e| json_error("authorized user credentials", &e))?;
-        if let Some(t) = v.get("type").and_then(|t| t.as_str()) {
-            if t != "authorized_user" {
-                return Err(Error::Auth(format!(
-                    "credentials of type `{t}` are not authorized_user credentials"
-                )));
-            }
+        if let Some(t) = v.get("type").and_then(|t| t.as_str())
+            && t != "authorized_user"
+        {
+            return Err(Error::Auth(format!(
+                "credentials of type `{t}` are not authorized_user credentials"
+            )));
         }
         let j: AuthorizedUserJson =
             serde_json::from_value(v).map_err(|e| json_error("authorized user credentials", &e))?;

@@ -193,7 +193,7 @@ fn far_future() -> Instant {
 pub(crate) fn duration_string(d: Duration) -> String {
     if d.subsec_nanos() == 0 {
         format!("{}s", d.as_secs())
-    } else if d.subsec_nanos() % 1_000_000 == 0 {
+    } else if d.subsec_nanos().is_multiple_of(1_000_000) {
         format!("{}.{:03}s", d.as_secs(), d.subsec_millis())
     } else {
         format!("{}.{:09}s", d.as_secs(), d.subsec_nanos())

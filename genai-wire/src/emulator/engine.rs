@@ -1153,11 +1153,12 @@ impl Engine {
                 continue;
             }
             // 3. Results waiting for the model and the user to be idle.
-            if !self.turn_open && !self.user_speaking {
-                if let Some(text) = self.idle_results.pop_front() {
-                    self.start_result_turn(text);
-                    continue;
-                }
+            if !self.turn_open
+                && !self.user_speaking
+                && let Some(text) = self.idle_results.pop_front()
+            {
+                self.start_result_turn(text);
+                continue;
             }
             // 4. The script.
             if self.done || self.calls.blocking_open() {

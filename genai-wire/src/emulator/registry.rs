@@ -173,10 +173,10 @@ impl SessionShared {
 
     pub fn close_conn(&self, conn: u32, close: CloseRecord) {
         let mut r = self.rec();
-        if let Some(c) = r.conns.get_mut(conn as usize) {
-            if c.closed.is_none() {
-                c.closed = Some(close);
-            }
+        if let Some(c) = r.conns.get_mut(conn as usize)
+            && c.closed.is_none()
+        {
+            c.closed = Some(close);
         }
         drop(r);
         self.bump();

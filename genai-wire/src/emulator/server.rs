@@ -79,14 +79,14 @@ pub(crate) enum Credentials {
 pub(crate) fn route(path: &str, proxy_path: Option<&str>) -> Option<Route> {
     let trimmed = path.trim_start_matches('/');
     let normal = format!("/{trimmed}");
-    if let Some(p) = proxy_path {
-        if normal == format!("/{}", p.trim_start_matches('/')) {
-            return Some(Route {
-                backend: Backend::VertexAi,
-                api_version: "v1beta1".into(),
-                constrained: false,
-            });
-        }
+    if let Some(p) = proxy_path
+        && normal == format!("/{}", p.trim_start_matches('/'))
+    {
+        return Some(Route {
+            backend: Backend::VertexAi,
+            api_version: "v1beta1".into(),
+            constrained: false,
+        });
     }
     let rest = trimmed.strip_prefix("ws/")?;
     if let Some(rest) = rest.strip_prefix("google.ai.generativelanguage.") {

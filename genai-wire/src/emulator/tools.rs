@@ -118,10 +118,10 @@ impl Calls {
             turn,
             responses: 0,
         });
-        if self.calls.len() > MAX_FINISHED {
-            if let Some(pos) = self.calls.iter().position(|c| c.state != CallState::Open) {
-                self.calls.remove(pos);
-            }
+        if self.calls.len() > MAX_FINISHED
+            && let Some(pos) = self.calls.iter().position(|c| c.state != CallState::Open)
+        {
+            self.calls.remove(pos);
         }
     }
 

@@ -354,7 +354,7 @@ pub fn is_base64(s: &str) -> bool {
     let b = s.as_bytes();
     let body = b.iter().rposition(|&c| c != b'=').map_or(0, |p| p + 1);
     let pad = b.len() - body;
-    if pad > 2 || (pad > 0 && b.len() % 4 != 0) || body % 4 == 1 {
+    if pad > 2 || (pad > 0 && !b.len().is_multiple_of(4)) || body % 4 == 1 {
         return false;
     }
     let (mut std, mut url) = (false, false);

@@ -150,21 +150,21 @@ impl Keepalive {
         loop {
             let now = Instant::now();
             let deadline = self.timeout.map(|t| self.liveness.last() + t);
-            if let (Some(d), Some(t)) = (deadline, self.timeout) {
-                if now >= d {
-                    return Err(Error::KeepaliveTimeout(t));
-                }
+            if let (Some(d), Some(t)) = (deadline, self.timeout)
+                && now >= d
+            {
+                return Err(Error::KeepaliveTimeout(t));
             }
-            if let (Some(at), Some(i)) = (self.next_ping, self.interval) {
-                if now >= at {
-                    // Skip missed pings rather than bursting them.
-                    let mut next = at + i;
-                    while next <= now {
-                        next += i;
-                    }
-                    self.next_ping = Some(next);
-                    return Ok(());
+            if let (Some(at), Some(i)) = (self.next_ping, self.interval)
+                && now >= at
+            {
+                // Skip missed pings rather than bursting them.
+                let mut next = at + i;
+                while next <= now {
+                    next += i;
                 }
+                self.next_ping = Some(next);
+                return Ok(());
             }
             let wake = match (deadline, self.next_ping) {
                 (Some(a), Some(b)) => a.min(b),
