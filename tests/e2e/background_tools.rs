@@ -196,8 +196,13 @@ async fn custom_formatter_and_scheduling_are_used() {
         ) -> serde_json::Value {
             json!({"msg": format!("{tool} done"), "ok": result.is_ok()})
         }
-        fn format_cancelled(&self, call_id: &str) -> serde_json::Value {
-            json!({"msg": format!("{call_id} cancelled")})
+        fn format_cancelled(
+            &self,
+            tool: &str,
+            call_id: &str,
+            _reason: CancelReason,
+        ) -> serde_json::Value {
+            json!({"msg": format!("{tool} {call_id} cancelled")})
         }
     }
     let emu = emulator("e2e/single_call.json", Backend::DeveloperApi).await;

@@ -49,7 +49,7 @@ async fn barge_in_cancels_the_running_call_and_its_late_result_is_dropped() {
     assert_eq!(reason, CancelReason::Server);
     assert_eq!(
         payload,
-        serde_json::json!({"status": "cancelled", "call_id": call_id})
+        serde_json::json!({"status": "cancelled", "tool": "search", "call_id": call_id, "by": "server"})
     );
     events_until(&session, |e| matches!(e, LiveEvent::Interrupted)).await;
 
@@ -190,5 +190,52 @@ async fn the_application_cancels_a_call_through_the_lane_and_the_model_is_answer
     assert!(!accepted.will_continue);
     assert_eq!(session.tools().len(), 0);
     assert!(es.violations().is_empty(), "{:?}", es.violations());
+    session.disconnect().await;
+}
+
+/// What the docs of `ToolCancelled` and `format_cancelled` say, checked on the wire: an
+/// application cancel of a background call sends one final response, the formatter's
+/// payload (with the tool's name) and the tool's cancel scheduling; the server's own
+/// cancellation (barge-in) sends nothing for its id.
+#[tokio::test]
+async fn what_a_cancel_sends_is_what_the_docs_say() {
+    let emu = emulator("e2e/single_call.json", Backend::DeveloperApi).await;
+    let hangs = tool_fn(
+        "hangs",
+        "Never finishes",
+        |_: serde_json::Value, _ctx: ToolContext| async move {
+            std::future::pending::<()>().await;
+            Ok::<_, ToolError>(serde_json::json!({}))
+        },
+    );
+    let builder = Live::builder().tool_with(
+        hangs,
+        ToolOptions::background().with_cancel_scheduling(FunctionResponseScheduling::WhenIdle),
+    );
+    let session = connect(&emu, Backend::DeveloperApi, builder).await;
+    let es = emu.wait_for_session(WAIT).await.unwrap();
+    session.send_text("hangs").await.unwrap();
+    let acked = events_until(&session, |e| matches!(e, LiveEvent::ToolAcked { .. })).await;
+    let Some(LiveEvent::ToolAcked { call_id, .. }) = acked.last() else {
+        unreachable!()
+    };
+    assert!(session.cancel_tool(call_id));
+    let events = events_until(&session, |e| matches!(e, LiveEvent::ToolCancelled { .. })).await;
+    let Some(LiveEvent::ToolCancelled { payload, .. }) = events.last() else {
+        unreachable!()
+    };
+    assert_eq!(payload["tool"], "hangs");
+    assert_eq!(payload["by"], "application");
+    let last = es.wait_for_accepted_response(2, WAIT).await.unwrap();
+    assert_eq!(&last.id, call_id);
+    assert!(!last.will_continue, "the final response");
+    assert_eq!(
+        last.scheduling,
+        Some(genai_wire::emulator::Scheduling::WhenIdle),
+        "the tool's cancel scheduling"
+    );
+    let sent = function_responses(&es);
+    let (_, response) = sent.last().unwrap();
+    assert_eq!(response["response"]["tool"], "hangs", "{response}");
     session.disconnect().await;
 }

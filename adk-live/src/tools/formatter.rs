@@ -7,6 +7,7 @@
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
+use crate::CancelReason;
 use serde_json::{Value, json};
 
 /// Builds the `response` object of each function response sent for a background call.
@@ -20,9 +21,16 @@ pub trait ResultFormatter: Send + Sync + 'static {
     }
     /// The final response for a call that finished: `Ok(result)` or `Err(message)`.
     fn format_result(&self, tool: &str, result: Result<&Value, &str>) -> Value;
-    /// What the application is told about a call the server cancelled (never sent to the
-    /// server: a cancelled id gets no response).
-    fn format_cancelled(&self, call_id: &str) -> Value;
+    /// A cancelled call. It is the `payload` of every [`LiveEvent::ToolCancelled`], and
+    /// the final response the model gets when the application, the model or a replacing
+    /// duplicate cancelled a background call (with the tool's cancel scheduling, `SILENT`
+    /// unless [`ToolOptions::with_cancel_scheduling`] says otherwise). A call the server
+    /// cancelled, or one cut by the end of the session, gets no response: the server has
+    /// dropped it.
+    ///
+    /// [`LiveEvent::ToolCancelled`]: crate::LiveEvent::ToolCancelled
+    /// [`ToolOptions::with_cancel_scheduling`]: crate::tools::ToolOptions::with_cancel_scheduling
+    fn format_cancelled(&self, tool: &str, call_id: &str, reason: CancelReason) -> Value;
 }
 
 /// The formatter used when none is configured.
@@ -30,7 +38,8 @@ pub trait ResultFormatter: Send + Sync + 'static {
 /// * running: `{"status":"running","tool":NAME}`
 /// * completed: `{"status":"completed","tool":NAME,"result":RESULT}`
 /// * error: `{"status":"error","tool":NAME,"error":MESSAGE}`
-/// * cancelled: `{"status":"cancelled","call_id":ID}`
+/// * cancelled: `{"status":"cancelled","tool":NAME,"call_id":ID,"by":WHO}` (`WHO`:
+///   `server`, `application`, `model`, `replacement`, `session_end`)
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DefaultResultFormatter;
 
@@ -46,8 +55,15 @@ impl ResultFormatter for DefaultResultFormatter {
         }
     }
 
-    fn format_cancelled(&self, call_id: &str) -> Value {
-        json!({"status": "cancelled", "call_id": call_id})
+    fn format_cancelled(&self, tool: &str, call_id: &str, reason: CancelReason) -> Value {
+        let by = match reason {
+            CancelReason::Server => "server",
+            CancelReason::Application => "application",
+            CancelReason::Model => "model",
+            CancelReason::Replaced => "replacement",
+            CancelReason::SessionEnded => "session_end",
+        };
+        json!({"status": "cancelled", "tool": tool, "call_id": call_id, "by": by})
     }
 }
 
@@ -79,8 +95,10 @@ impl Guarded {
         self.guard("format_result", |f| f.format_result(tool, result))
     }
 
-    pub(crate) fn cancelled(&self, call_id: &str) -> Value {
-        self.guard("format_cancelled", |f| f.format_cancelled(call_id))
+    pub(crate) fn cancelled(&self, tool: &str, call_id: &str, reason: CancelReason) -> Value {
+        self.guard("format_cancelled", |f| {
+            f.format_cancelled(tool, call_id, reason)
+        })
     }
 }
 

@@ -387,7 +387,9 @@ impl ToolLane {
         for c in self.tracker.cancel(ids) {
             tracing::info!(call_id = %c.call_id, tool = %c.name, ?reason, "tool call cancelled");
             Metrics::inc(&self.metrics.cancellations);
-            let payload = self.formatter_of(&c.name).cancelled(&c.call_id);
+            let payload = self
+                .formatter_of(&c.name)
+                .cancelled(&c.name, &c.call_id, reason);
             self.events.push(LiveEvent::ToolCancelled {
                 call_id: c.call_id,
                 name: c.name,
@@ -406,22 +408,24 @@ impl ToolLane {
         for c in &cancelled {
             tracing::info!(call_id = %c.call_id, tool = %c.name, ?reason, "tool call cancelled");
             Metrics::inc(&self.metrics.cancellations);
-            let payload = self.formatter_of(&c.name).cancelled(&c.call_id);
-            let background = self.rules.all_background
-                || self
-                    .dispatcher
-                    .get(&c.name)
-                    .is_some_and(|r| r.options.is_background());
+            let payload = self
+                .formatter_of(&c.name)
+                .cancelled(&c.name, &c.call_id, reason);
+            let options = self.dispatcher.get(&c.name).map(|r| r.options.clone());
+            let background =
+                self.rules.all_background || options.as_ref().is_some_and(|o| o.is_background());
+            let cancel_scheduling = options
+                .as_ref()
+                .map_or(FunctionResponseScheduling::Silent, |o| {
+                    o.cancel_scheduling()
+                });
             let id = Some(c.call_id.clone()).filter(|id| !id.starts_with("local-"));
             let response = if background {
                 FunctionResponse {
                     id,
                     name: c.name.clone(),
                     response: payload.clone(),
-                    scheduling: self
-                        .rules
-                        .scheduling
-                        .then_some(FunctionResponseScheduling::Silent),
+                    scheduling: self.rules.scheduling.then_some(cancel_scheduling),
                     will_continue: (self.rules.will_continue && !self.rules.sync_only)
                         .then_some(false),
                     ..Default::default()

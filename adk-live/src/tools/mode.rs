@@ -56,6 +56,7 @@ pub struct ToolOptions {
     background: Option<bool>,
     formatter: Option<Arc<dyn ResultFormatter>>,
     scheduling: Option<FunctionResponseScheduling>,
+    cancel_scheduling: Option<FunctionResponseScheduling>,
     timeout: Option<Duration>,
     duplicates: Option<DuplicatePolicy>,
 }
@@ -100,6 +101,15 @@ impl ToolOptions {
         self
     }
 
+    /// How the model takes the final "cancelled" response of a background call the
+    /// application (or the model, or a replacing duplicate) cancelled: `SILENT` by
+    /// default (the model hears it but says nothing), `WHEN_IDLE` or `INTERRUPT` to have
+    /// it voiced. A server cancellation sends nothing. Implies background.
+    pub fn with_cancel_scheduling(mut self, scheduling: FunctionResponseScheduling) -> Self {
+        self.cancel_scheduling = Some(scheduling);
+        self
+    }
+
     /// A call running longer than this is stopped and answered with an error (default:
     /// [`DEFAULT_STANDARD_TIMEOUT`] for standard tools, none for background tools).
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
@@ -120,12 +130,14 @@ impl ToolOptions {
             background,
             formatter,
             scheduling,
+            cancel_scheduling,
             timeout,
             duplicates,
         } = later;
         self.background = background.or(self.background);
         self.formatter = formatter.or(self.formatter.take());
         self.scheduling = scheduling.or(self.scheduling);
+        self.cancel_scheduling = cancel_scheduling.or(self.cancel_scheduling);
         self.timeout = timeout.or(self.timeout);
         self.duplicates = duplicates.or(self.duplicates);
     }
@@ -133,8 +145,17 @@ impl ToolOptions {
     /// True when the tool runs in the background: marked so, or given a formatter or a
     /// scheduling (which only background tools have).
     pub fn is_background(&self) -> bool {
-        self.background
-            .unwrap_or(self.formatter.is_some() || self.scheduling.is_some())
+        self.background.unwrap_or(
+            self.formatter.is_some()
+                || self.scheduling.is_some()
+                || self.cancel_scheduling.is_some(),
+        )
+    }
+
+    /// The scheduling of a cancelled background call's final response (default `SILENT`).
+    pub fn cancel_scheduling(&self) -> FunctionResponseScheduling {
+        self.cancel_scheduling
+            .unwrap_or(FunctionResponseScheduling::Silent)
     }
 
     /// The formatter set, if any.
