@@ -122,8 +122,8 @@ mod tests {
             json!({"status":"error","tool":"search","error":"boom"})
         );
         assert_eq!(
-            f.format_cancelled("fc-1"),
-            json!({"status":"cancelled","call_id":"fc-1"})
+            f.format_cancelled("search", "fc-1", CancelReason::Application),
+            json!({"status":"cancelled","tool":"search","call_id":"fc-1","by":"application"})
         );
     }
 
@@ -135,7 +135,7 @@ mod tests {
         fn format_result(&self, _: &str, _: Result<&Value, &str>) -> Value {
             panic!("result")
         }
-        fn format_cancelled(&self, _: &str) -> Value {
+        fn format_cancelled(&self, _: &str, _: &str, _: CancelReason) -> Value {
             panic!("cancelled")
         }
     }
@@ -149,6 +149,9 @@ mod tests {
             d.format_running("t", &json!({}))
         );
         assert_eq!(g.result("t", Err("e")), d.format_result("t", Err("e")));
-        assert_eq!(g.cancelled("c"), d.format_cancelled("c"));
+        assert_eq!(
+            g.cancelled("t", "c", CancelReason::Server),
+            d.format_cancelled("t", "c", CancelReason::Server)
+        );
     }
 }

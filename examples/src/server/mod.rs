@@ -28,7 +28,7 @@
 //! use adk_live::prelude::*;
 //! use examples::server::{AgentServer, ServerConfig};
 //!
-//! let connector = Arc::new(|| -> futures::future::BoxFuture<'static, Result<LiveHandle, String>> {
+//! let connector = Arc::new(|_caller| -> futures::future::BoxFuture<'static, Result<LiveHandle, String>> {
 //!     Box::pin(async {
 //!         Live::builder()
 //!             .connect_google_ai(std::env::var("GEMINI_API_KEY").unwrap_or_default())
