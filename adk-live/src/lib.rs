@@ -40,6 +40,13 @@ pub mod prelude;
 pub mod session;
 pub mod tools;
 
+/// The JSON Schema derive that typed tool arguments use (`#[derive(JsonSchema)]` on the
+/// argument type of [`tool_fn`](tools::tool_fn)): schemars 1.x, re-exported so that an
+/// application's version always matches (0.8 gives a trait mismatch). Deriving through
+/// the re-export needs `#[schemars(crate = "adk_live::schemars")]` on the type; adding
+/// `schemars = "1"` to your own `Cargo.toml` works as well.
+pub use schemars;
+
 pub use builder::LiveSessionBuilder;
 pub use config::{ConversationForm, ReconnectPolicy, SessionConfig};
 pub use error::{Error, Result};

@@ -53,6 +53,13 @@ fn piped_lines_run_both_tools_and_exit_after_the_last_result_is_voiced() {
     );
     out.line_of(&["disconnected (tool acks 1, progress 3, results 2, cancellations 0)"]);
     assert!(!out.stdout.contains("cancelled"), "{out}");
+    // Each tool says its own result: the weather is not "three direct flights".
+    assert!(
+        !out.stdout
+            .lines()
+            .any(|l| l.contains("get_weather") && l.contains("flights")),
+        "{out}"
+    );
 }
 
 #[test]

@@ -120,9 +120,9 @@ pub enum Error {
     /// TLS configuration failed.
     #[error("tls: {0}")]
     Tls(String),
-    /// An operation did not finish in time.
+    /// An operation did not finish in time (what, and where).
     #[error("timed out: {0}")]
-    Timeout(&'static str),
+    Timeout(String),
 }
 
 impl Error {

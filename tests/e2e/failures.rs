@@ -260,3 +260,64 @@ async fn a_written_result_is_not_reported_undelivered() {
         "{unconfirmed:?}"
     );
 }
+
+/// A background call whose arguments do not parse is answered with the error at once:
+/// no "running" ack first (the model used to hear "running", then the error).
+#[tokio::test]
+async fn bad_arguments_are_refused_before_the_ack() {
+    #[derive(serde::Deserialize, schemars::JsonSchema)]
+    struct NeedsCity {
+        /// The city.
+        #[allow(dead_code)]
+        city: String,
+    }
+    let emu = emulator("e2e/single_call.json", Backend::DeveloperApi).await;
+    let builder = Live::builder()
+        .tool(tool_fn(
+            "search",
+            "Searches",
+            |_: NeedsCity, _ctx: ToolContext| async move { Ok::<_, ToolError>(json!({})) },
+        ))
+        .tool_background("search");
+    let session = connect(&emu, Backend::DeveloperApi, builder).await;
+    session.send_text("search please").await.unwrap();
+    let events = events_until(&session, |e| matches!(e, LiveEvent::ToolFailed { .. })).await;
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, LiveEvent::ToolAcked { .. })),
+        "{events:#?}"
+    );
+    let es = emu.wait_for_session(WAIT).await.unwrap();
+    let first = es.wait_for_accepted_response(1, WAIT).await.unwrap();
+    assert!(
+        !first.will_continue,
+        "the first response is the final error"
+    );
+    let (_, response) = function_responses(&es).remove(0);
+    assert!(
+        response["response"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("invalid arguments for search")),
+        "{response}"
+    );
+}
+
+/// A connect error says what was dialled, and never the key (the Developer API carries it
+/// in the query string). It used to say only `Connection refused (os error 111)`.
+#[tokio::test]
+async fn a_connect_error_names_what_was_dialled_without_the_key() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let url = format!(
+        "ws://127.0.0.1:{port}/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent"
+    );
+    let err = Live::builder()
+        .connect_endpoint(&url, Credentials::api_key("secret-key-123"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
+    assert!(!err.contains("secret-key-123"), "{err}");
+}

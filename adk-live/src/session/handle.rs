@@ -24,6 +24,17 @@ use crate::tools::{BackgroundToolTracker, RunningTools};
 /// Dropping the handle ends the session: every running tool call is cancelled and the
 /// session task closes the socket and waits for the tool tasks (bounded by the grace
 /// period) in the background. [`LiveHandle::disconnect`] does the same and waits for it.
+///
+/// **Sharing.** Every method takes `&self` and the handle is `Send + Sync`; it is not
+/// `Clone`, because its drop ends the session. To use it from several tasks (a
+/// microphone task sending audio while another reads events), put it in an `Arc` and
+/// drop the last clone (or call `disconnect`) to end the session. Each event is delivered
+/// to exactly one reader: read events from one task.
+///
+/// **When it ends.** A server close, even 1000, replaces the connection and the session
+/// goes on ([`LiveEvent::Reconnecting`](crate::LiveEvent::Reconnecting)); the
+/// conversation is over when the application calls `disconnect` (or drops the handle),
+/// or when [`LiveEvent::Closed`](crate::LiveEvent::Closed) arrives.
 pub struct LiveHandle {
     pub(super) tx: mpsc::Sender<Outbound>,
     pub(super) events: Arc<EventQueue>,

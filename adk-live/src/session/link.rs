@@ -102,7 +102,7 @@ impl Dialer {
             Ok::<_, genai_wire::Error>(reader.next_frame().await)
         })
         .await
-        .map_err(|_| genai_wire::Error::Timeout("waiting for setupComplete"))??;
+        .map_err(|_| genai_wire::Error::Timeout("waiting for setupComplete".into()))??;
         let frame = match first {
             Some(frame) => frame?,
             None => {

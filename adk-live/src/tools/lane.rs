@@ -205,6 +205,16 @@ impl ToolLane {
             args: fc.args.clone(),
             background: plan.background.is_some(),
         });
+        // Arguments the tool cannot take: the model hears so at once, not "running" first.
+        if let Err(error) = registered.tool.check_args(&fc.args) {
+            self.events.push(LiveEvent::ToolFailed {
+                call_id: plan.id.clone(),
+                name: plan.name.clone(),
+                error: error.clone(),
+            });
+            self.send_final(&plan, Err(error));
+            return Started::default();
+        }
         let mut deferred = false;
         if let Some((formatter, _)) = &plan.background {
             // The ack: at once, before the call is even spawned. Where `willContinue` is

@@ -34,6 +34,20 @@ impl fmt::Display for ToolError {
 
 impl std::error::Error for ToolError {}
 
+/// `?` on I/O inside a tool: the model hears the error's message.
+impl From<std::io::Error> for ToolError {
+    fn from(e: std::io::Error) -> Self {
+        ToolError(e.to_string())
+    }
+}
+
+/// `?` on JSON inside a tool.
+impl From<serde_json::Error> for ToolError {
+    fn from(e: serde_json::Error) -> Self {
+        ToolError(e.to_string())
+    }
+}
+
 impl From<String> for ToolError {
     fn from(s: String) -> Self {
         ToolError(s)
@@ -58,6 +72,13 @@ pub trait Tool: Send + Sync + 'static {
     fn declaration(&self) -> FunctionDeclaration;
     /// Runs one call.
     fn call(&self, args: Value, ctx: ToolContext) -> ToolFuture;
+    /// Checks the arguments before the call is acked or run: an `Err` answers the model
+    /// with that error at once (no "running" ack first). [`tool_fn`] tools check that
+    /// the arguments parse into their type; the default accepts anything.
+    fn check_args(&self, args: &Value) -> Result<(), String> {
+        let _ = args;
+        Ok(())
+    }
 }
 
 /// A typed tool: an async function of `(A, ToolContext)` whose `A` is deserialised from
@@ -137,16 +158,14 @@ where
         }
     }
 
+    fn check_args(&self, args: &Value) -> Result<(), String> {
+        parse_args::<A>(args)
+            .map(drop)
+            .map_err(|e| format!("invalid arguments for {}: {e}", self.name))
+    }
+
     fn call(&self, args: Value, ctx: ToolContext) -> ToolFuture {
-        let parsed = serde_json::from_value::<A>(args.clone()).or_else(|e| {
-            // `{}` for a tool without parameters.
-            if args.as_object().is_some_and(|m| m.is_empty()) {
-                serde_json::from_value::<A>(Value::Null).map_err(|_| e)
-            } else {
-                Err(e)
-            }
-        });
-        match parsed {
+        match parse_args::<A>(&args) {
             Ok(a) => {
                 let fut = (self.f)(a, ctx);
                 Box::pin(async move {
@@ -163,6 +182,17 @@ where
             }
         }
     }
+}
+
+/// The arguments as `A`; `{}` also reads as `A` from null (a tool without parameters).
+fn parse_args<A: DeserializeOwned>(args: &Value) -> Result<A, serde_json::Error> {
+    serde_json::from_value::<A>(args.clone()).or_else(|e| {
+        if args.as_object().is_some_and(|m| m.is_empty()) {
+            serde_json::from_value::<A>(Value::Null).map_err(|_| e)
+        } else {
+            Err(e)
+        }
+    })
 }
 
 impl<A, F> fmt::Debug for FnTool<A, F> {

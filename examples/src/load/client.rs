@@ -140,6 +140,9 @@ impl Tool for SharedTool {
     fn call(&self, args: serde_json::Value, ctx: ToolContext) -> adk_live::tools::ToolFuture {
         self.0.call(args, ctx)
     }
+    fn check_args(&self, args: &serde_json::Value) -> Result<(), String> {
+        self.0.check_args(args)
+    }
 }
 
 /// How late sends were, in 100 µs buckets up to 100 ms (shared by all sessions so that

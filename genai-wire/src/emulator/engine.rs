@@ -565,7 +565,7 @@ impl Engine {
                         let spoken = self
                             .sc
                             .tool_result
-                            .text
+                            .text_for(&name)
                             .replace("{name}", &name)
                             .replace("{response}", summary);
                         self.idle_results.push_back(spoken.into());
@@ -794,7 +794,7 @@ impl Engine {
         let text: Arc<str> = self
             .sc
             .tool_result
-            .text
+            .text_for(&call.name)
             .replace("{name}", &call.name)
             .replace("{response}", &summary)
             .into();

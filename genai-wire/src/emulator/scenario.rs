@@ -164,6 +164,17 @@ pub struct ToolResult {
     /// of the response JSON.
     #[serde(default = "result_text")]
     pub text: String,
+    /// A transcript per function name, used instead of `text` for that function (same
+    /// placeholders): each tool can say its own result.
+    #[serde(default)]
+    pub by_name: std::collections::BTreeMap<String, String>,
+}
+
+impl ToolResult {
+    /// The transcript template for `name`'s result.
+    pub fn text_for(&self, name: &str) -> &str {
+        self.by_name.get(name).map_or(&self.text, String::as_str)
+    }
 }
 
 fn result_ms() -> u32 {
@@ -178,6 +189,7 @@ impl Default for ToolResult {
         ToolResult {
             ms: result_ms(),
             text: result_text(),
+            by_name: Default::default(),
         }
     }
 }

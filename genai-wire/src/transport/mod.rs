@@ -619,17 +619,48 @@ fn build_request(req: &ConnectRequest) -> Result<http::Request<()>> {
     Ok(request)
 }
 
+/// The error, saying what was dialled (TLS, handshake and HTTP refusals, I/O).
+fn naming(e: Error, url: &url::Url) -> Error {
+    let at = |m: String| format!("{m} (dialling {})", dialled(url));
+    match e {
+        Error::WebSocket(m) => Error::WebSocket(at(m)),
+        Error::Endpoint(m) => Error::Endpoint(at(m)),
+        Error::Auth(m) => Error::Auth(at(m)),
+        Error::Tls(m) => Error::Tls(at(m)),
+        Error::Io(io) => Error::Io(std::io::Error::new(io.kind(), at(io.to_string()))),
+        other => other,
+    }
+}
+
+/// Where a request goes, for error messages: scheme, host, port and path, never the
+/// query (the Developer API carries its key there) nor any header.
+pub fn dialled(url: &url::Url) -> String {
+    format!(
+        "{}://{}:{}{}",
+        url.scheme(),
+        url.host_str().unwrap_or("?"),
+        url.port_or_known_default().unwrap_or(0),
+        url.path()
+    )
+}
+
 async fn dial(req: &ConnectRequest, config: &TransportConfig) -> Result<TcpStream> {
     let url = &req.url;
     let port = url
         .port_or_known_default()
         .ok_or_else(|| Error::Endpoint("URL has no port".into()))?;
-    let stream = match url.host() {
-        Some(url::Host::Domain(d)) => TcpStream::connect((d, port)).await?,
-        Some(url::Host::Ipv4(ip)) => TcpStream::connect(SocketAddr::from((ip, port))).await?,
-        Some(url::Host::Ipv6(ip)) => TcpStream::connect(SocketAddr::from((ip, port))).await?,
+    let connected = match url.host() {
+        Some(url::Host::Domain(d)) => TcpStream::connect((d, port)).await,
+        Some(url::Host::Ipv4(ip)) => TcpStream::connect(SocketAddr::from((ip, port))).await,
+        Some(url::Host::Ipv6(ip)) => TcpStream::connect(SocketAddr::from((ip, port))).await,
         None => return Err(Error::Endpoint("URL has no host".into())),
     };
+    let stream = connected.map_err(|e| {
+        Error::Io(std::io::Error::new(
+            e.kind(),
+            format!("cannot reach {}: {e}", dialled(url)),
+        ))
+    })?;
     if config.disable_nagle {
         stream.set_nodelay(true)?;
     }
@@ -663,12 +694,18 @@ pub async fn connect(req: &ConnectRequest, config: &TransportConfig) -> Result<C
             Some(connector),
         )
         .await
-        .map_err(map_ws_error)?;
+        .map_err(|e| naming(map_ws_error(e), &req.url))?;
         Ok::<_, Error>((ws, resp.status()))
     };
     let (ws, status) = tokio::time::timeout(config.connect_timeout, fut)
         .await
-        .map_err(|_| Error::Timeout("websocket connect"))??;
+        .map_err(|_| {
+            Error::Timeout(format!(
+                "websocket connect to {} within {:?}",
+                dialled(&req.url),
+                config.connect_timeout
+            ))
+        })??;
     tracing::debug!(
         url = %req.url,
         status = status.as_u16(),
@@ -698,7 +735,7 @@ where
     );
     let (ws, resp) = tokio::time::timeout(config.connect_timeout, fut)
         .await
-        .map_err(|_| Error::Timeout("websocket handshake"))?
+        .map_err(|_| Error::Timeout(format!("websocket handshake with {}", dialled(&req.url))))?
         .map_err(map_ws_error)?;
     tracing::debug!(url = %req.url, status = resp.status().as_u16(), "handshake done");
     Ok(Connection::new(ws, req, config))
