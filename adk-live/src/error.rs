@@ -130,7 +130,7 @@ mod tests {
             Error::Wire(W::WebSocket("x".into())),
             Error::Wire(W::Io(std::io::Error::other("x"))),
             Error::Wire(W::KeepaliveTimeout(Duration::from_secs(1))),
-            Error::Wire(W::Timeout("x")),
+            Error::Wire(W::Timeout("x".into())),
             Error::Wire(W::Endpoint("x".into())),
             Error::Wire(W::Auth("x".into())),
             Error::Wire(W::TokenUnavailable("x".into())),
