@@ -236,3 +236,36 @@ async fn custom_formatter_and_scheduling_are_used() {
     assert_eq!(last["scheduling"], "INTERRUPT");
     session.disconnect().await;
 }
+
+/// A tool chooses its result's scheduling per call: INTERRUPT when it failed, the
+/// tool's own (WHEN_IDLE) otherwise.
+#[tokio::test]
+async fn a_tool_schedules_each_result_itself() {
+    let emu = emulator("e2e/single_call.json", Backend::DeveloperApi).await;
+    let book = tool_fn(
+        "search",
+        "Books",
+        |args: serde_json::Value, ctx: ToolContext| async move {
+            if args["query"] == "x" {
+                ctx.schedule_result(FunctionResponseScheduling::Interrupt);
+                return Err(ToolError::new("no table free"));
+            }
+            Ok(json!({"table": 12}))
+        },
+    );
+    let session = connect(
+        &emu,
+        Backend::DeveloperApi,
+        Live::builder().tool(book).tool_background("search"),
+    )
+    .await;
+    session.send_text("search please").await.unwrap();
+    let es = emu.wait_for_session(WAIT).await.unwrap();
+    let last = es.wait_for_accepted_response(2, WAIT).await.unwrap();
+    assert!(!last.will_continue);
+    assert_eq!(
+        last.scheduling,
+        Some(genai_wire::emulator::Scheduling::Interrupt)
+    );
+    session.disconnect().await;
+}

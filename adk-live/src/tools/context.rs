@@ -1,7 +1,9 @@
 //! What a running tool call can see and do: its id, its cancellation, its progress channel.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+use genai_wire::protocol::FunctionResponseScheduling;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -16,6 +18,7 @@ pub struct ToolContext {
     name: Arc<str>,
     cancel: CancellationToken,
     progress: Option<ProgressFn>,
+    scheduling: Arc<Mutex<Option<FunctionResponseScheduling>>>,
 }
 
 impl ToolContext {
@@ -31,6 +34,7 @@ impl ToolContext {
             name: name.into(),
             cancel,
             progress: None,
+            scheduling: Arc::default(),
         }
     }
 
@@ -95,6 +99,36 @@ impl ToolContext {
             Ok(v) => progress(v),
             Err(_) => false,
         }
+    }
+}
+
+impl ToolContext {
+    /// How the model takes this call's result, instead of the tool's own scheduling: a
+    /// background tool can decide when it knows how the call went (google-genai sets
+    /// `scheduling` per response too). Ignored for standard calls and where the model
+    /// accepts no scheduling.
+    ///
+    /// ```
+    /// use adk_live::prelude::*;
+    ///
+    /// let book = tool_fn("book_table", "Books a table", |_: serde_json::Value, ctx: ToolContext| async move {
+    ///     let booked = false; // ... the booking ...
+    ///     if !booked {
+    ///         // Bad news cannot wait for the model to fall silent.
+    ///         ctx.schedule_result(FunctionResponseScheduling::Interrupt);
+    ///         return Err(ToolError::new("no table free at 8 pm"));
+    ///     }
+    ///     Ok(serde_json::json!({"table": 12}))
+    /// });
+    /// # let _ = book;
+    /// ```
+    pub fn schedule_result(&self, scheduling: FunctionResponseScheduling) {
+        *self.scheduling.lock().unwrap_or_else(|p| p.into_inner()) = Some(scheduling);
+    }
+
+    /// The scheduling the tool chose with [`schedule_result`](Self::schedule_result).
+    pub(crate) fn chosen_scheduling(&self) -> Arc<Mutex<Option<FunctionResponseScheduling>>> {
+        self.scheduling.clone()
     }
 }
 

@@ -257,6 +257,7 @@ impl ToolLane {
         let progress = move |value: Value| progress_lane.progress(&progress_plan, value);
         let ctx = ToolContext::new(plan.id.as_str(), plan.name.as_str(), token.clone())
             .with_progress(progress);
+        let chosen = ctx.chosen_scheduling();
         let timeout = registered.options.effective_timeout();
         let span = tracing::info_span!("tool_call", call_id = %plan.id, tool = %plan.name, background = plan.background.is_some());
         let id = plan.id.clone();
@@ -304,7 +305,8 @@ impl ToolLane {
                     })
                 }
             }
-            lane.send_final(&plan, outcome);
+            let chosen = *chosen.lock().unwrap_or_else(|p| p.into_inner());
+            lane.send_final_scheduled(&plan, outcome, chosen);
         }
         .instrument(span);
         self.tracker
@@ -358,12 +360,26 @@ impl ToolLane {
     }
 
     fn send_final(&self, plan: &Plan, outcome: Result<Value, String>) {
+        self.send_final_scheduled(plan, outcome, None);
+    }
+
+    /// The final response; `chosen` is the tool's own scheduling for this call
+    /// ([`ToolContext::schedule_result`]), over the tool's configured one.
+    fn send_final_scheduled(
+        &self,
+        plan: &Plan,
+        outcome: Result<Value, String>,
+        chosen: Option<FunctionResponseScheduling>,
+    ) {
         let response = match &plan.background {
             Some((formatter, scheduling)) => FunctionResponse {
                 id: plan.wire_id.clone(),
                 name: plan.name.clone(),
                 response: formatter.result(&plan.name, outcome.as_ref().map_err(String::as_str)),
-                scheduling: self.rules.scheduling.then_some(*scheduling),
+                scheduling: self
+                    .rules
+                    .scheduling
+                    .then_some(chosen.unwrap_or(*scheduling)),
                 will_continue: (self.rules.will_continue && !self.rules.sync_only).then_some(false),
                 ..Default::default()
             },
