@@ -123,3 +123,59 @@ async fn l1_builder_with_a_dispatcher_and_modes() {
         Err(Error::Config(_))
     ));
 }
+
+/// Testing your own agent, as the README shows it: a scenario written in Rust, the agent
+/// against the emulator, then what the model received.
+#[tokio::test]
+async fn an_agent_tested_with_a_rust_scenario() {
+    use genai_wire::emulator::{Emulator, Scenario};
+
+    let scenario = Scenario::builder()
+        .wait_user_turn()
+        .say("Let me book that.")
+        .call("book_table", serde_json::json!({"people": 4}))
+        .end_turn()
+        .tool_result_for("book_table", "Booked: {response}.")
+        .build()
+        .unwrap();
+    let emulator = Emulator::builder()
+        .scenario(scenario)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap();
+    let session = Live::builder()
+        .text_responses()
+        .tool(tool_fn(
+            "book_table",
+            "Books a table",
+            |args: serde_json::Value, _ctx: ToolContext| async move {
+                Ok::<_, ToolError>(serde_json::json!({"table": 12, "people": args["people"]}))
+            },
+        ))
+        .tool_background("book_table")
+        .connect_endpoint(emulator.ws_url(), Credentials::None)
+        .await
+        .unwrap();
+    session.send_text("a table for four").await.unwrap();
+    let events = events_until(
+        &session,
+        |e| matches!(e, LiveEvent::Text(t) if t.contains("Booked")),
+    )
+    .await;
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, LiveEvent::ToolAcked { .. }))
+    );
+    let received = emulator
+        .wait_for_session(WAIT)
+        .await
+        .unwrap()
+        .accepted_function_responses();
+    assert!(
+        received
+            .iter()
+            .any(|r| r.name == "book_table" && !r.will_continue)
+    );
+    session.disconnect().await;
+}

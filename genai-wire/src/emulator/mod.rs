@@ -172,6 +172,7 @@ mod record;
 mod registry;
 mod resume;
 mod scenario;
+mod scenario_builder;
 mod schema;
 mod server;
 mod session_handle;
@@ -190,6 +191,7 @@ pub use record::{
 };
 pub use resume::{DEFAULT_CHECKPOINTS_KEPT, DEFAULT_HANDLE_LAG, ResumptionMode};
 pub use scenario::{DEFAULT_SCENARIO, Scenario, ScenarioError};
+pub use scenario_builder::ScenarioBuilder;
 pub use server::{EmulatorHandle, TlsMaterial};
 pub use session_handle::{SessionHandle, SessionId, WaitTimeout};
 pub use tools::{Behavior, Scheduling};
