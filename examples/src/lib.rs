@@ -15,3 +15,13 @@ pub mod tools;
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeDoctests;
+
+/// The Rust blocks of adk-live's ARCHITECTURE.md, compiled as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../adk-live/ARCHITECTURE.md")]
+pub struct ArchitectureDoctests;
+
+/// The Rust blocks of the examples' README.md, compiled as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ExamplesReadmeDoctests;
