@@ -400,13 +400,11 @@ async fn a_closed_page_cancels_its_tools() {
     }
 }
 
-/// A page can cancel a running call; the panel hears `cancelled by application`.
-#[tokio::test]
-async fn the_page_cancels_a_running_tool() {
-    let (server, _emu) = server_with(ServerConfig::default(), Duration::from_secs(30)).await;
-    let mut ws = page(&server).await;
-    send_json(&mut ws, json!({"type": "text", "text": "flights"})).await;
-    let seen = until(&mut ws, "search acked", |e| {
+/// Asks for flights, cancels the search once acked; returns its id and what was read up
+/// to its cancellation.
+async fn cancel_a_running_search(ws: &mut Ws) -> (String, Vec<In>) {
+    send_json(ws, json!({"type": "text", "text": "flights"})).await;
+    let seen = until(ws, "search acked", |e| {
         is_tool(e, "search", ToolPhase::Acked)
     })
     .await;
@@ -417,11 +415,20 @@ async fn the_page_cancels_a_running_tool() {
             _ => None,
         })
         .unwrap();
-    send_json(&mut ws, json!({"type": "cancel_tool", "call_id": call_id})).await;
-    let seen = until(&mut ws, "search cancelled", |e| {
+    send_json(ws, json!({"type": "cancel_tool", "call_id": call_id})).await;
+    let seen = until(ws, "search cancelled", |e| {
         is_tool(e, "search", ToolPhase::Cancelled)
     })
     .await;
+    (call_id, seen)
+}
+
+/// A page can cancel a running call; the panel hears `cancelled by application`.
+#[tokio::test]
+async fn the_page_cancels_a_running_tool() {
+    let (server, _emu) = server_with(ServerConfig::default(), Duration::from_secs(30)).await;
+    let mut ws = page(&server).await;
+    let (call_id, seen) = cancel_a_running_search(&mut ws).await;
     let Some(In::Event(PageEvent::Tool(u))) = seen.last() else {
         unreachable!()
     };
@@ -699,23 +706,7 @@ async fn the_binary_drains_on_sigterm() {
 async fn metrics_count_sessions_and_tool_outcomes() {
     let (server, _emu) = server_with(ServerConfig::default(), Duration::from_secs(30)).await;
     let mut ws = page(&server).await;
-    send_json(&mut ws, json!({"type": "text", "text": "flights"})).await;
-    let seen = until(&mut ws, "search acked", |e| {
-        is_tool(e, "search", ToolPhase::Acked)
-    })
-    .await;
-    let call_id = seen
-        .iter()
-        .find_map(|f| match f {
-            In::Event(PageEvent::Tool(u)) if u.name == "search" => Some(u.call_id.clone()),
-            _ => None,
-        })
-        .unwrap();
-    send_json(&mut ws, json!({"type": "cancel_tool", "call_id": call_id})).await;
-    until(&mut ws, "search cancelled", |e| {
-        is_tool(e, "search", ToolPhase::Cancelled)
-    })
-    .await;
+    cancel_a_running_search(&mut ws).await;
     let m = http_get(&server, "/metrics").await;
     for line in [
         "application/openmetrics-text",

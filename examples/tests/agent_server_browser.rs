@@ -46,6 +46,36 @@ fn mic_file(dir: &Path, silence: Duration) -> PathBuf {
     path
 }
 
+/// One page in a browser, in front of the voice agent's emulator.
+struct Run {
+    emulator: genai_wire::emulator::EmulatorHandle,
+    server: examples::server::AgentServer,
+    browser: Browser,
+    tab: support::browser::Tab,
+}
+
+/// The server, and the page open in a browser whose microphone plays the prompt then
+/// `silence`, looping.
+async fn open_page(exe: &Path, name: &str, silence: Duration) -> Run {
+    let dir = scratch(name);
+    let mic = mic_file(&dir, silence);
+    let emulator = agent_server::emulator(VOICE_SCENARIO).await;
+    let server = agent_server::start(
+        ServerConfig::default(),
+        &emulator,
+        Duration::from_millis(400),
+    )
+    .await;
+    let mut browser = Browser::launch(exe, &mic, &dir).await;
+    let tab = browser.open(&format!("{}?autostart=1", server.url())).await;
+    Run {
+        emulator,
+        server,
+        browser,
+        tab,
+    }
+}
+
 fn screenshot_path(name: &str) -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("agent-server-{name}.png"))
 }
@@ -57,18 +87,13 @@ fn screenshot_path(name: &str) -> PathBuf {
 async fn the_page_talks_runs_a_background_tool_and_plays_the_reply() {
     let Some(exe) = chromium() else { return };
     let _one = ONE_BROWSER.lock().await;
-    let dir = scratch("browser-conversation");
     // Long silence after the prompt: the test mutes before the prompt loops.
-    let mic = mic_file(&dir, Duration::from_secs(4));
-    let emulator = agent_server::emulator(VOICE_SCENARIO).await;
-    let server = agent_server::start(
-        ServerConfig::default(),
-        &emulator,
-        Duration::from_millis(400),
-    )
-    .await;
-    let mut browser = Browser::launch(&exe, &mic, &dir).await;
-    let tab = browser.open(&format!("{}?autostart=1", server.url())).await;
+    let Run {
+        emulator,
+        server,
+        mut browser,
+        tab,
+    } = open_page(&exe, "browser-conversation", Duration::from_secs(4)).await;
 
     browser
         .wait_for(
@@ -165,17 +190,12 @@ async fn the_page_talks_runs_a_background_tool_and_plays_the_reply() {
 async fn barging_in_flushes_playback_and_marks_the_cut() {
     let Some(exe) = chromium() else { return };
     let _one = ONE_BROWSER.lock().await;
-    let dir = scratch("browser-barge-in");
-    let mic = mic_file(&dir, Duration::from_millis(1500));
-    let emulator = agent_server::emulator(VOICE_SCENARIO).await;
-    let server = agent_server::start(
-        ServerConfig::default(),
-        &emulator,
-        Duration::from_millis(400),
-    )
-    .await;
-    let mut browser = Browser::launch(&exe, &mic, &dir).await;
-    let tab = browser.open(&format!("{}?autostart=1", server.url())).await;
+    let Run {
+        emulator: _emulator,
+        server,
+        mut browser,
+        tab,
+    } = open_page(&exe, "browser-barge-in", Duration::from_millis(1500)).await;
 
     let flush = browser
         .wait_for(

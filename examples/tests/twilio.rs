@@ -14,11 +14,11 @@ use support::twilio::{Do, Twilio, start_message};
 
 const WAIT: Duration = Duration::from_secs(30);
 
-/// The voice agent's scenario with the model's audio generated four times faster than it
-/// plays: without pacing, Twilio's buffer would fill with seconds of audio.
-fn fast_scenario() -> String {
+/// The voice agent's scenario with the model's audio generated `speed` times faster than
+/// it plays: without pacing, Twilio's buffer would fill with seconds of audio.
+fn fast_scenario(speed: f64) -> String {
     let mut v: Value = serde_json::from_str(VOICE_SCENARIO).unwrap();
-    v["audio"]["speed"] = json!(4.0);
+    v["audio"]["speed"] = json!(speed);
     v.to_string()
 }
 
@@ -53,7 +53,7 @@ async fn call(server: &AgentServer, sid: &str) -> Twilio {
 async fn a_call_runs_a_background_tool_and_voices_the_result() {
     let (server, emu) = server(
         ServerConfig::default(),
-        &fast_scenario(),
+        &fast_scenario(4.0),
         Duration::from_millis(300),
     )
     .await;
@@ -111,13 +111,16 @@ async fn a_call_runs_a_background_tool_and_voices_the_result() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn barge_in_clears_twilio_and_the_pending_marks_come_back() {
     let mut config = ServerConfig::default();
-    // A mark after every frame, so some are always pending when the caller cuts in.
+    // A mark after every frame, and the model's audio made twice as fast as it
+    // plays: while the reply plays, the server always holds more of it than Twilio does,
+    // so Twilio's buffer is full (the pacing lead) and marks are pending when the caller
+    // cuts in.
     config.twilio.call.mark_every = Duration::from_millis(20);
-    let (server, _emu) = server(config, VOICE_SCENARIO, Duration::from_millis(300)).await;
+    let (server, _emu) = server(config, &fast_scenario(2.0), Duration::from_millis(300)).await;
     let twilio = call(&server, "MZbarge").await;
     twilio.act(Do::Speak);
     twilio
-        .wait("the model's reply", WAIT, |s| s.media_ms >= 400)
+        .wait("the model's reply", WAIT, |s| s.media_ms >= 200)
         .await;
     twilio.act(Do::Speak);
     let seen = twilio.wait("a clear", WAIT, |s| s.clears >= 1).await;
@@ -282,6 +285,8 @@ async fn signatures_are_checked_when_a_token_is_set() {
     let mut config = ServerConfig::default();
     config.addr = addr;
     config.twilio.auth_token = Some("twilio-auth-token".into());
+    // A public URL (a tunnel) needs the page token too.
+    config.token = Some("a-page-token-of-16-chars".into());
     config.twilio.public_url = Some(format!("http://{addr}"));
     let server = AgentServer::start(
         config,

@@ -79,6 +79,8 @@ async function startAudio() {
     } else if (m.type === "flushed") {
       agent.flushes.push({ dropped: m.dropped, faded: m.faded, played: m.played });
       agent.played = m.played;
+      // What was dropped will never play: the transcript clock follows what will.
+      agent.enqueued = m.played + m.faded;
       markCut(m.played);
       log(`playback flushed: ${(m.dropped * 1000).toFixed(0)} ms dropped, ${(m.faded * 1000).toFixed(0)} ms faded`);
     }
@@ -241,6 +243,8 @@ function onEvent(e) {
   switch (e.type) {
     case "ready":
       setState("connected", "ok");
+      fenced = false;
+      agent.enqueued = 0;
       outRate = e.output_rate;
       player.port.postMessage({ type: "rate", rate: outRate });
       for (const id of ["mute", "hangup", "text", "send"]) $(id).disabled = false;
@@ -248,6 +252,8 @@ function onEvent(e) {
       break;
     case "connection": {
       const kinds = { connected: "ok", go_away: "warn", reconnecting: "warn", resumed: "ok", fresh: "warn" };
+      // A new connection: the cut turn is over whether or not its end arrived.
+      if (e.state === "resumed" || e.state === "fresh") fenced = false;
       setState(e.state.replace("_", " "), kinds[e.state]);
       log(`connection: ${e.state}${e.detail ? ` (${e.detail})` : ""}${e.time_left_ms != null ? ` in ${e.time_left_ms} ms` : ""}`);
       break;
@@ -346,6 +352,12 @@ async function start() {
 
 $("start").onclick = start;
 $("hangup").onclick = () => ws && ws.close(1000, "hung up");
+// While muted the page sends no audio; a mute command once a minute keeps the server's
+// idle limit (which closes abandoned pages) from closing a muted one.
+setInterval(() => {
+  if (muted) send({ type: "mute", muted: true });
+}, 60000);
+
 $("mute").onclick = () => {
   muted = !muted;
   $("mute").setAttribute("aria-pressed", String(muted));

@@ -156,17 +156,22 @@ async fn dropping_the_handle_cancels_running_tools() {
         .expect("socket closed after drop");
 }
 
-#[tokio::test]
-async fn the_application_cancels_a_call_through_the_lane_and_the_model_is_answered() {
-    let emu = emulator("e2e/single_call.json", Backend::DeveloperApi).await;
-    let hangs = tool_fn(
+/// A tool that never finishes.
+fn hangs() -> impl Tool {
+    tool_fn(
         "hangs",
         "Never finishes",
         |_: serde_json::Value, _ctx: ToolContext| async move {
             std::future::pending::<()>().await;
             Ok::<_, ToolError>(serde_json::json!({}))
         },
-    );
+    )
+}
+
+#[tokio::test]
+async fn the_application_cancels_a_call_through_the_lane_and_the_model_is_answered() {
+    let emu = emulator("e2e/single_call.json", Backend::DeveloperApi).await;
+    let hangs = hangs();
     let session = connect(&emu, Backend::DeveloperApi, Live::builder().tool(hangs)).await;
     let es = emu.wait_for_session(WAIT).await.unwrap();
     session.send_text("hangs").await.unwrap();
@@ -200,14 +205,7 @@ async fn the_application_cancels_a_call_through_the_lane_and_the_model_is_answer
 #[tokio::test]
 async fn what_a_cancel_sends_is_what_the_docs_say() {
     let emu = emulator("e2e/single_call.json", Backend::DeveloperApi).await;
-    let hangs = tool_fn(
-        "hangs",
-        "Never finishes",
-        |_: serde_json::Value, _ctx: ToolContext| async move {
-            std::future::pending::<()>().await;
-            Ok::<_, ToolError>(serde_json::json!({}))
-        },
-    );
+    let hangs = hangs();
     let builder = Live::builder().tool_with(
         hangs,
         ToolOptions::background().with_cancel_scheduling(FunctionResponseScheduling::WhenIdle),

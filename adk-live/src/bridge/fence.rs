@@ -13,7 +13,11 @@
 //! The fence closes on `interrupted` and opens again on the cut turn's `turnComplete` (or a
 //! new connection): audio in between belongs to the cut turn and is dropped. Each closing
 //! starts a new playback generation, so a front end can tag and discard what it queued for
-//! an older one.
+//! an older one. A server that never sends the cut turn's `turnComplete` would keep the
+//! fence closed for the rest of the call, so it also opens [`PlaybackFence::MAX_CLOSED`]
+//! after it closed: audio of a cut turn does not arrive that late.
+
+use std::time::{Duration, Instant};
 
 use crate::LiveEvent;
 
@@ -34,27 +38,47 @@ use crate::LiveEvent;
 /// ```
 #[derive(Debug, Default, Clone)]
 pub struct PlaybackFence {
-    closed: bool,
+    closed: Option<Instant>,
     generation: u64,
     dropped: u64,
+    timed_out: u64,
 }
 
 impl PlaybackFence {
+    /// How long the fence stays closed without the cut turn's `turnComplete`.
+    pub const MAX_CLOSED: Duration = Duration::from_secs(3);
+
     /// Observes one event; returns false for audio that must not be played.
     pub fn admit(&mut self, event: &LiveEvent) -> bool {
+        self.admit_at(event, Instant::now())
+    }
+
+    fn admit_at(&mut self, event: &LiveEvent, now: Instant) -> bool {
         match event {
-            LiveEvent::Audio { .. } if self.closed => {
-                self.dropped += 1;
-                return false;
+            LiveEvent::Audio { .. } => {
+                if let Some(since) = self.closed {
+                    if now.duration_since(since) < Self::MAX_CLOSED {
+                        self.dropped += 1;
+                        return false;
+                    }
+                    self.closed = None;
+                    self.timed_out += 1;
+                }
             }
             LiveEvent::Interrupted => {
-                self.closed = true;
+                self.closed = Some(now);
                 self.generation += 1;
             }
-            LiveEvent::TurnComplete | LiveEvent::Reconnected { .. } => self.closed = false,
+            LiveEvent::TurnComplete | LiveEvent::Reconnected { .. } => self.closed = None,
             _ => {}
         }
         true
+    }
+
+    /// Times the fence opened because no `turnComplete` followed an `interrupted` within
+    /// [`MAX_CLOSED`](Self::MAX_CLOSED).
+    pub fn timed_out(&self) -> u64 {
+        self.timed_out
     }
 
     /// The playback generation: how many interruptions so far.
@@ -69,7 +93,7 @@ impl PlaybackFence {
 
     /// True between `interrupted` and the end of the cut turn.
     pub fn is_closed(&self) -> bool {
-        self.closed
+        self.closed.is_some()
     }
 }
 
@@ -92,6 +116,17 @@ mod tests {
         assert!(!fence.admit(&audio()));
         fence.admit(&LiveEvent::Reconnected { resumed: true });
         assert!(fence.admit(&audio()));
+    }
+
+    #[test]
+    fn a_fence_left_closed_by_the_server_opens_after_a_while() {
+        let mut fence = PlaybackFence::default();
+        let t0 = Instant::now();
+        fence.admit_at(&LiveEvent::Interrupted, t0);
+        assert!(!fence.admit_at(&audio(), t0 + Duration::from_secs(1)));
+        assert!(fence.admit_at(&audio(), t0 + PlaybackFence::MAX_CLOSED));
+        assert!(!fence.is_closed());
+        assert_eq!((fence.dropped_chunks(), fence.timed_out()), (1, 1));
     }
 
     #[test]

@@ -338,17 +338,22 @@ impl ProtocolError {
 
     /// The close reason: the message, cut to the 123 bytes a close frame can carry.
     pub fn reason(&self) -> String {
-        let mut reason = self.to_string();
-        if reason.len() > 123 {
-            let mut cut = 120;
-            while !reason.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            reason.truncate(cut);
-            reason.push_str("...");
-        }
-        reason
+        close_reason(self.to_string())
     }
+}
+
+/// `reason` cut (on a character boundary, marked with `...`) to the 123 bytes a websocket
+/// close frame can carry.
+pub fn close_reason(mut reason: String) -> String {
+    if reason.len() > 123 {
+        let mut cut = 120;
+        while !reason.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        reason.truncate(cut);
+        reason.push_str("...");
+    }
+    reason
 }
 
 #[cfg(test)]

@@ -50,24 +50,30 @@ impl StreamResampler {
     /// A resampler from `from` Hz to `to` Hz working in 20 ms input chunks.
     ///
     /// # Panics
-    /// If either rate is zero or not a multiple of 50 Hz (a 20 ms chunk must be whole).
+    /// If either rate is zero, not a multiple of 50 Hz (a 20 ms chunk must be whole) or
+    /// beyond 384 kHz; [`try_new`](Self::try_new) returns `None` instead.
     pub fn new(from: u32, to: u32) -> Self {
-        assert!(
-            from > 0 && to > 0 && from.is_multiple_of(50) && to.is_multiple_of(50),
-            "rates must be multiples of 50 Hz"
-        );
+        Self::try_new(from, to).expect("rates must be non-zero multiples of 50 Hz")
+    }
+
+    /// A resampler from `from` Hz to `to` Hz, or `None` for rates it cannot take (zero,
+    /// not a multiple of 50 Hz, beyond 384 kHz): for rates that come off the wire.
+    pub fn try_new(from: u32, to: u32) -> Option<Self> {
+        let ok = |r: u32| r > 0 && r.is_multiple_of(50) && r <= 384_000;
+        if !ok(from) || !ok(to) {
+            return None;
+        }
         let chunk = (from / 50) as usize;
-        let inner = Fft::new(from as usize, to as usize, chunk, 1, FixedSync::Input)
-            .expect("valid rates and chunk size");
+        let inner = Fft::new(from as usize, to as usize, chunk, 1, FixedSync::Input).ok()?;
         let scratch = vec![0.0; inner.output_frames_max()];
-        StreamResampler {
+        Some(StreamResampler {
             inner,
             from,
             to,
             chunk,
             pending: Vec::with_capacity(chunk),
             scratch,
-        }
+        })
     }
 
     /// The caller's audio: Twilio's 8 kHz to the Live API's 16 kHz.
@@ -229,6 +235,22 @@ mod tests {
             r.push(chunk, &mut pieces);
         }
         assert_eq!(continuous, pieces);
+    }
+
+    #[test]
+    fn rates_off_the_wire_are_checked_not_trusted() {
+        for (from, to) in [
+            (0, 8_000),
+            (11_025, 8_000),
+            (24_000, 0),
+            (4_000_000_000, 8_000),
+        ] {
+            assert!(
+                StreamResampler::try_new(from, to).is_none(),
+                "{from} -> {to}"
+            );
+        }
+        assert!(StreamResampler::try_new(16_000, 8_000).is_some());
     }
 
     #[test]

@@ -198,7 +198,8 @@ impl LiveHandle {
 
     /// Cancels one running tool call through the tool lane: its token fires (the task is
     /// aborted after the grace period), the model gets a final response for it (a
-    /// background call its formatter's "cancelled", `SILENT`; a standard call an error, so
+    /// background call its formatter's "cancelled", with the tool's cancel scheduling
+    /// (`SILENT` unless `ToolOptions::with_cancel_scheduling` says otherwise); a standard call an error, so
     /// a blocking model does not stall), and a `ToolCancelled` event with
     /// [`CancelReason::Application`](crate::CancelReason::Application) follows. Returns
     /// false if no such call was running.

@@ -379,9 +379,10 @@ impl SessionTask {
                 continue;
             }
             if self.resumption {
+                // An older answer the bounded ledger let go of: written, never confirmed.
                 if let Some((id, name)) = self.state.ledger.answered(&item.call_id, &item.response)
                 {
-                    self.events.result_undelivered(id, name);
+                    self.events.result_unconfirmed(id, name);
                 }
             } else {
                 // Without resumption every new connection is a fresh session.
@@ -550,7 +551,7 @@ impl SessionTask {
                         {
                             let response = sent.function_responses.swap_remove(0);
                             if let Some(evicted) = self.state.ledger.answered(&call_id, &response) {
-                                self.events.result_undelivered(evicted.0, evicted.1);
+                                self.events.result_unconfirmed(evicted.0, evicted.1);
                             }
                         }
                         // Nothing could be sent (reported as such): nothing to follow.

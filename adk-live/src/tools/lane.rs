@@ -206,7 +206,11 @@ impl ToolLane {
             background: plan.background.is_some(),
         });
         // Arguments the tool cannot take: the model hears so at once, not "running" first.
-        if let Err(error) = registered.tool.check_args(&fc.args) {
+        // User code (a `Deserialize`): a panic in it fails this call, not the session.
+        let checked =
+            std::panic::catch_unwind(AssertUnwindSafe(|| registered.tool.check_args(&fc.args)))
+                .unwrap_or_else(|panic| Err(format!("tool panicked: {}", panic_message(&panic))));
+        if let Err(error) = checked {
             self.events.push(LiveEvent::ToolFailed {
                 call_id: plan.id.clone(),
                 name: plan.name.clone(),
@@ -426,9 +430,10 @@ impl ToolLane {
     }
 
     /// Cancels calls the model still waits for (unlike a server cancellation): each gets
-    /// a final response, a background call its formatter's "cancelled" (`SILENT` where
-    /// scheduling is accepted), a standard call an error, so a blocking model never
-    /// stalls; then a `ToolCancelled` event with `reason`. Returns how many were running.
+    /// a final response, a background call its formatter's "cancelled" (with the tool's
+    /// cancel scheduling, `SILENT` unless set, where scheduling is accepted), a standard
+    /// call an error, so a blocking model never stalls; then a `ToolCancelled` event with
+    /// `reason`. Returns how many were running.
     pub(crate) fn cancel_answered(&self, ids: &[String], reason: CancelReason) -> usize {
         let cancelled = self.tracker.cancel(ids);
         for c in &cancelled {

@@ -210,7 +210,7 @@ async fn run(args: Args) -> Result<(), String> {
     .map_err(|e| format!("the drain failed: {e}"))?;
     println!(
         "every session ended ({} finished on their own, {} ended at the deadline)",
-        report.at_start - report.ended_by_deadline,
+        report.at_start.saturating_sub(report.ended_by_deadline),
         report.ended_by_deadline
     );
     Ok(())

@@ -70,6 +70,14 @@ impl Access {
 
     fn check_token(&self, headers: &HeaderMap, query_token: Option<&str>) -> Result<(), Refusal> {
         let Some(expected) = &self.token else {
+            // No token is only safe for callers on this machine; a request that came
+            // through a proxy or tunnel is from elsewhere, whatever its socket says.
+            if proxied(headers) {
+                return Err(Refusal {
+                    status: StatusCode::FORBIDDEN,
+                    reason: "a proxied request needs the server to have an access token",
+                });
+            }
             return Ok(());
         };
         let bearer = headers
@@ -129,6 +137,21 @@ impl Access {
             }),
         }
     }
+}
+
+/// True when a proxy or tunnel forwarded the request (the headers nginx, cloudflared,
+/// ngrok and load balancers add).
+pub fn proxied(headers: &HeaderMap) -> bool {
+    [
+        "forwarded",
+        "x-forwarded-for",
+        "x-forwarded-host",
+        "x-real-ip",
+        "cf-connecting-ip",
+        "true-client-ip",
+    ]
+    .iter()
+    .any(|h| headers.contains_key(*h))
 }
 
 /// Equal bytes, in time that depends only on the lengths.
@@ -198,6 +221,15 @@ mod tests {
         assert!(
             a.admit(&HeaderMap::new(), None).is_ok(),
             "no Origin: not a browser"
+        );
+        let tunnelled = headers(&[(
+            header::HeaderName::from_static("x-forwarded-for"),
+            "203.0.113.9",
+        )]);
+        assert_eq!(
+            a.admit(&tunnelled, None).unwrap_err().status,
+            StatusCode::FORBIDDEN,
+            "through a tunnel, no token is no entry"
         );
     }
 

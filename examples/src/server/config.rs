@@ -77,6 +77,15 @@ impl Default for ServerConfig {
 impl ServerConfig {
     /// Checks the configuration: a bind beyond loopback without a token is refused.
     pub fn validate(&self) -> Result<(), String> {
+        // A public URL means a tunnel or proxy: every request then comes from loopback,
+        // and the loopback exemption would open the server to the internet.
+        if self.twilio.public_url.is_some() && self.token.is_none() {
+            return Err(
+                "a --public-url (a tunnel or proxy in front of the server) needs an \
+                        access token: set --token or AGENT_SERVER_TOKEN"
+                    .into(),
+            );
+        }
         if !self.addr.ip().is_loopback() && self.token.is_none() {
             return Err(format!(
                 "refusing to serve on {} without an access token: anyone who reaches it \

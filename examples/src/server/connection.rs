@@ -102,11 +102,11 @@ async fn converse(socket: &mut WebSocket, shared: &Shared) -> Ending {
     }
 
     // 2. The Live session.
+    let _active = shared.metrics.caller_connected(Transport::Page);
     let connected = tokio::select! {
         r = timeout(limits.connect_timeout, (shared.connector)(super::Caller::Page)) => r,
         _ = shared.shutdown.cancelled() => return Ending::normal(1001, "server shutting down"),
     };
-    let _active = shared.metrics.caller_connected(Transport::Page);
     let session = match connected {
         Ok(Ok(session)) => session,
         Ok(Err(e)) => return session_failed(socket, shared, e).await,
@@ -205,7 +205,7 @@ async fn pump(socket: &mut WebSocket, shared: &Shared, session: &LiveHandle) -> 
                         // Audio is realtime: if the session cannot take it in time (a long
                         // reconnect), this chunk is dropped rather than the page stalled.
                         let t0 = Instant::now();
-                        match timeout(limits.send_timeout, session.send_audio(&pcm)).await {
+                        match timeout(AUDIO_BUDGET, session.send_audio(&pcm)).await {
                             Ok(_) if t0.elapsed() <= CHUNK_BUDGET => {}
                             Ok(_) => shared.metrics.audio_late(Transport::Page),
                             Err(_) => {
@@ -225,9 +225,18 @@ async fn pump(socket: &mut WebSocket, shared: &Shared, session: &LiveHandle) -> 
                             Ok(c) => c,
                             Err(e) => return e.into(),
                         };
-                        let reply = match bridge.apply(command, session).await {
-                            Ok(reply) => reply,
-                            Err(e) => return e.into(),
+                        // A command waits for room in the session's queue at most the send
+                        // timeout, and never past a shutdown.
+                        let applied = tokio::select! {
+                            r = timeout(limits.send_timeout, bridge.apply(command, session)) => r,
+                            _ = shared.shutdown.cancelled() => continue,
+                        };
+                        let reply = match applied {
+                            Ok(Ok(reply)) => reply,
+                            Ok(Err(e)) => return e.into(),
+                            Err(_) => Some(PageEvent::Error {
+                                message: "the session is busy reconnecting; command dropped".into(),
+                            }),
                         };
                         if let Some(reply) = reply
                             && let Err(e) = send(socket, shared, text(&reply)).await
@@ -274,6 +283,11 @@ async fn pump(socket: &mut WebSocket, shared: &Shared, session: &LiveHandle) -> 
 /// A caller chunk the session takes longer than this to accept counts as late (the
 /// shortest chunk the page protocol suggests is 20 ms).
 const CHUNK_BUDGET: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// How long a caller chunk may wait for room in the session's queue (it fills only while
+/// the session reconnects) before it is dropped: realtime audio is not queued up, and the
+/// page's other frames and the model's events keep flowing.
+const AUDIO_BUDGET: std::time::Duration = std::time::Duration::from_millis(50);
 
 fn frame_len(m: &Message) -> usize {
     match m {

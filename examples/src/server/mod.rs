@@ -220,18 +220,24 @@ impl AgentServer {
     /// reported, callers closed with 1001). Returns what happened.
     pub async fn drain(self, deadline: Duration) -> DrainReport {
         let shared = &self.shared;
-        let at_start = shared.access.active();
         shared
             .drain_ms
             .store(deadline.as_millis() as u64, Ordering::Relaxed);
         shared.metrics.set_draining();
         shared.drain.cancel();
+        // Read after the drain began: an upgrade that passed its check just before can
+        // still have taken a slot.
+        let at_start = shared.access.active();
         shared.pages.close();
         info!(callers = at_start, ?deadline, "draining");
         let finished = tokio::time::timeout(deadline, shared.pages.wait())
             .await
             .is_ok();
-        let cut = if finished { 0 } else { shared.access.active() };
+        let cut = if finished {
+            0
+        } else {
+            shared.access.active().min(at_start)
+        };
         if !finished {
             info!(
                 callers = cut,
@@ -306,18 +312,21 @@ async fn upgrade(
         }
     };
     let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
-    // The transport's own limit sits above ours, so an oversized frame is read whole and
-    // closed with 1009 and a reason; only a frame beyond four times the limit is cut off
-    // by the transport itself.
-    let hard = shared.limits.max_frame_bytes * 4;
-    // Small buffers: a page's frames are small, and tungstenite's defaults (128 KiB to
-    // read, 128 KiB to write) would cost more memory per page than its whole session.
+    limited(ws, &shared.limits).on_upgrade(move |socket| {
+        let pages = shared.pages.clone();
+        pages.track_future(connection::serve(socket, shared, slot, id))
+    })
+}
+
+/// A caller's websocket settings. The transport's own limit sits above ours, so an
+/// oversized frame is read whole and closed with 1009 and a reason; only a frame beyond
+/// four times the limit is cut off by the transport itself. Small buffers: a caller's
+/// frames are small, and tungstenite's defaults (128 KiB to read, 128 KiB to write) would
+/// cost more memory per caller than its whole session.
+fn limited(ws: WebSocketUpgrade, limits: &Limits) -> WebSocketUpgrade {
+    let hard = limits.max_frame_bytes * 4;
     ws.max_message_size(hard)
         .max_frame_size(hard)
         .read_buffer_size(4096)
         .write_buffer_size(0)
-        .on_upgrade(move |socket| {
-            let pages = shared.pages.clone();
-            pages.track_future(connection::serve(socket, shared, slot, id))
-        })
 }

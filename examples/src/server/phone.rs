@@ -9,8 +9,9 @@
 //!   `X-Twilio-Signature` must be the base64 HMAC-SHA1, keyed with the auth token, of the
 //!   full URL Twilio dialled (followed by the sorted POST parameters, of which a websocket
 //!   upgrade has none): twilio.com/docs/usage/webhooks/webhooks-security. A missing or
-//!   wrong signature gets 403. Without a token, only loopback peers may open a stream
-//!   (a tunnel on the same machine, or a test).
+//!   wrong signature gets 403. Without a token, only callers on this machine may open a
+//!   stream: a loopback peer whose request carries no proxy headers (a tunnel adds them,
+//!   so a tunnel needs the token).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -155,7 +156,7 @@ pub(super) async fn stream(
             warn!(%peer, "Twilio stream refused: bad or missing X-Twilio-Signature");
             return (StatusCode::FORBIDDEN, "bad signature").into_response();
         }
-    } else if !peer.ip().is_loopback() {
+    } else if !peer.ip().is_loopback() || super::access::proxied(&headers) {
         warn!(%peer, "Twilio stream refused: no auth token configured, and the peer is not loopback");
         return (
             StatusCode::FORBIDDEN,
@@ -170,15 +171,10 @@ pub(super) async fn stream(
     let id = shared
         .next_id
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let hard = shared.limits.max_frame_bytes * 4;
-    ws.max_message_size(hard)
-        .max_frame_size(hard)
-        .read_buffer_size(4096)
-        .write_buffer_size(0)
-        .on_upgrade(move |socket| {
-            let pages = shared.pages.clone();
-            pages.track_future(call(socket, shared, slot, id))
-        })
+    super::limited(ws, &shared.limits).on_upgrade(move |socket| {
+        let pages = shared.pages.clone();
+        pages.track_future(call(socket, shared, slot, id))
+    })
 }
 
 async fn call(socket: WebSocket, shared: Arc<Shared>, slot: Slot, id: u64) {
@@ -278,14 +274,7 @@ async fn call(socket: WebSocket, shared: Arc<Shared>, slot: Slot, id: u64) {
             e if e.is_fault() => 1008,
             _ => 1000,
         };
-        let mut reason = end.reason();
-        if reason.len() > 120 {
-            let mut cut = 120;
-            while !reason.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            reason.truncate(cut);
-        }
+        let reason = adk_live::bridge::page::close_reason(end.reason());
         if let Ok(mut socket) = sink.reunite(stream) {
             let close = Message::Close(Some(CloseFrame {
                 code,

@@ -23,7 +23,7 @@
 //!   media format other than μ-law 8 kHz mono, or a frame over the size limit ends the
 //!   call with [`CallEnd::Protocol`] and its reason.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,6 +42,9 @@ use crate::{LiveEvent, LiveHandle};
 
 /// μ-law bytes in 20 ms at 8 kHz.
 const FRAME: usize = 160;
+/// How long a caller chunk may wait for room in the session's queue (it fills only while
+/// the session reconnects) before it is dropped: realtime audio is not queued up.
+const AUDIO_BUDGET: Duration = Duration::from_millis(50);
 const FRAME_TIME: Duration = Duration::from_millis(20);
 
 /// How a call runs.
@@ -62,6 +65,9 @@ pub struct CallConfig {
     pub connect_timeout: Duration,
     /// A write to Twilio that takes longer ends the call. Default 10 s.
     pub send_timeout: Duration,
+    /// No frame from Twilio for this long ends the call (Twilio sends media every 20 ms,
+    /// so silence means a dead socket). Default 10 s.
+    pub idle_timeout: Duration,
 }
 
 impl Default for CallConfig {
@@ -73,6 +79,7 @@ impl Default for CallConfig {
             start_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(30),
             send_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -280,6 +287,8 @@ struct Call {
     session: Option<Arc<LiveHandle>>,
     up: StreamResampler,
     down: StreamResampler,
+    /// The rate `down` takes (the model's audio rate).
+    down_rate: u32,
     fence: PlaybackFence,
     /// μ-law waiting to be sent, paced.
     queued: VecDeque<u8>,
@@ -291,7 +300,6 @@ struct Call {
     sent_ms: u64,
     heard_ms: u64,
     next_mark_ms: u64,
-    marks_pending: HashSet<String>,
     pcm: Vec<i16>,
     ulaw: Vec<u8>,
 }
@@ -303,6 +311,7 @@ enum Woke {
     Event(Option<LiveEvent>),
     Pace,
     StartTimeout,
+    Idle,
 }
 
 impl Call {
@@ -314,6 +323,7 @@ impl Call {
             session: None,
             up: StreamResampler::phone_in(),
             down: StreamResampler::phone_out(),
+            down_rate: 24_000,
             fence: PlaybackFence::default(),
             queued: VecDeque::new(),
             draining: false,
@@ -322,7 +332,6 @@ impl Call {
             sent_ms: 0,
             heard_ms: 0,
             next_mark_ms: 0,
-            marks_pending: HashSet::new(),
             pcm: Vec::with_capacity(480),
             ulaw: Vec::with_capacity(480),
         }
@@ -341,7 +350,9 @@ impl Call {
     {
         let mut connect = Some(connect);
         let start_deadline = Instant::now() + self.config.start_timeout;
+        let mut last_frame = Instant::now();
         loop {
+            let idle_at = last_frame + self.config.idle_timeout;
             let next_send = self.next_send();
             let woke = {
                 let session = self.session.clone();
@@ -355,16 +366,26 @@ impl Call {
                     }} => Woke::Event(event),
                     _ = tokio::time::sleep_until(next_send.unwrap_or(start_deadline)), if next_send.is_some() => Woke::Pace,
                     _ = tokio::time::sleep_until(start_deadline), if self.session.is_none() => Woke::StartTimeout,
+                    _ = tokio::time::sleep_until(idle_at) => Woke::Idle,
                 }
             };
+            if matches!(woke, Woke::Frame(_)) {
+                last_frame = Instant::now();
+            }
             let step = match woke {
                 Woke::Stop => Err(CallEnd::Shutdown),
+                Woke::Idle => Err(CallEnd::Protocol(format!(
+                    "nothing from Twilio for {:?}",
+                    self.config.idle_timeout
+                ))),
                 Woke::StartTimeout => Err(CallEnd::Protocol("no start in time".into())),
                 Woke::Frame(None | Some(WsFrame::Closed)) => Err(CallEnd::Hangup),
                 Woke::Frame(Some(WsFrame::Binary(n))) => Err(CallEnd::Protocol(format!(
                     "a binary frame ({n} bytes): Twilio sends only text"
                 ))),
-                Woke::Frame(Some(WsFrame::Text(text))) => self.on_text(&text, &mut connect).await,
+                Woke::Frame(Some(WsFrame::Text(text))) => {
+                    self.on_text(&text, &mut connect, stop).await
+                }
                 Woke::Event(None) => Err(CallEnd::SessionEnded("the session closed".into())),
                 Woke::Event(Some(event)) => self.on_event(event, outbound).await,
                 Woke::Pace => self.pace(outbound).await,
@@ -385,7 +406,12 @@ impl Call {
         })
     }
 
-    async fn on_text(&mut self, text: &str, connect: &mut Option<Connect>) -> Result<(), CallEnd> {
+    async fn on_text(
+        &mut self,
+        text: &str,
+        connect: &mut Option<Connect>,
+        stop: &CancellationToken,
+    ) -> Result<(), CallEnd> {
         if text.len() > self.config.max_frame_bytes {
             return Err(CallEnd::Protocol(format!(
                 "a frame of {} bytes, over the limit of {}",
@@ -401,7 +427,7 @@ impl Call {
                 let Some(connect) = connect.take() else {
                     return Err(CallEnd::Protocol("a second start".into()));
                 };
-                self.start(start, connect).await
+                self.start(start, connect, stop).await
             }
             Inbound::Media { media, .. } => {
                 let Some(session) = &self.session else {
@@ -422,9 +448,7 @@ impl Call {
                 }
                 let bytes: Vec<u8> = wide.iter().flat_map(|s| s.to_le_bytes()).collect();
                 // Realtime audio: dropped, not waited for, if the session cannot take it.
-                match tokio::time::timeout(self.config.send_timeout, session.send_audio(&bytes))
-                    .await
-                {
+                match tokio::time::timeout(AUDIO_BUDGET, session.send_audio(&bytes)).await {
                     Ok(Ok(())) => Ok(()),
                     Ok(Err(e)) => Err(CallEnd::SessionEnded(e.to_string())),
                     Err(_) => {
@@ -445,7 +469,12 @@ impl Call {
         }
     }
 
-    async fn start(&mut self, start: Start, connect: Connect) -> Result<(), CallEnd> {
+    async fn start(
+        &mut self,
+        start: Start,
+        connect: Connect,
+        stop: &CancellationToken,
+    ) -> Result<(), CallEnd> {
         let f = &start.media_format;
         if f.encoding != "audio/x-mulaw" || f.sample_rate != 8000 || f.channels != 1 {
             return Err(CallEnd::Protocol(format!(
@@ -460,12 +489,16 @@ impl Call {
             custom_parameters: start.custom_parameters,
         };
         self.stream_sid = call.stream_sid.clone();
-        let session =
-            match tokio::time::timeout(self.config.connect_timeout, connect(call.clone())).await {
-                Ok(Ok(s)) => Arc::new(s),
-                Ok(Err(e)) => return Err(CallEnd::SessionEnded(format!("could not open: {e}"))),
-                Err(_) => return Err(CallEnd::SessionEnded("could not open in time".into())),
-            };
+        let opening = tokio::time::timeout(self.config.connect_timeout, connect(call.clone()));
+        let opened = tokio::select! {
+            r = opening => r,
+            _ = stop.cancelled() => return Err(CallEnd::Shutdown),
+        };
+        let session = match opened {
+            Ok(Ok(s)) => Arc::new(s),
+            Ok(Err(e)) => return Err(CallEnd::SessionEnded(format!("could not open: {e}"))),
+            Err(_) => return Err(CallEnd::SessionEnded("could not open in time".into())),
+        };
         tracing::info!(call_sid = %call.call_sid, stream_sid = %call.stream_sid, "call started");
         self.session = Some(session.clone());
         self.emit(CallEvent::Started { call, session });
@@ -481,9 +514,22 @@ impl Call {
         }
         match event {
             LiveEvent::Audio { pcm, sample_rate } => {
-                if sample_rate != 24_000 {
-                    // Not one of the rates the out-resampler was built for: rebuild it.
-                    self.down = StreamResampler::new(sample_rate, 8_000);
+                if sample_rate != self.down_rate {
+                    // The model's audio changed rate (24 kHz on every model today): a new
+                    // resampler for it, once; a rate it cannot take is dropped, not played.
+                    match StreamResampler::try_new(sample_rate, 8_000) {
+                        Some(r) => {
+                            self.down = r;
+                            self.down_rate = sample_rate;
+                        }
+                        None => {
+                            tracing::warn!(
+                                sample_rate,
+                                "model audio at a rate that cannot be resampled; dropped"
+                            );
+                            return Ok(());
+                        }
+                    }
                 }
                 self.pcm.clear();
                 self.pcm.extend(
@@ -579,7 +625,6 @@ impl Call {
             if self.sent_ms >= self.next_mark_ms || end_of_turn {
                 let name = format!("{}:{}", self.generation, self.sent_ms);
                 self.next_mark_ms = self.sent_ms + self.config.mark_every.as_millis() as u64;
-                self.marks_pending.insert(name.clone());
                 let mark = Outbound::Mark {
                     stream_sid: self.stream_sid.clone(),
                     mark: MarkName { name },
@@ -591,7 +636,6 @@ impl Call {
     }
 
     fn on_mark(&mut self, name: &str) {
-        self.marks_pending.remove(name);
         let parsed = name
             .split_once(':')
             .and_then(|(g, ms)| Some((g.parse::<u64>().ok()?, ms.parse::<u64>().ok()?)));
