@@ -410,3 +410,35 @@ async fn post(addr: std::net::SocketAddr, path: &str, body: &str, sig: Option<&s
     s.read_to_string(&mut out).await.unwrap();
     out
 }
+
+/// Behind a public URL (a tunnel) every request looks local: without Twilio's signature
+/// the stream is refused, and a proxied request is refused even on a plain loopback server.
+#[tokio::test]
+async fn a_tunnel_is_not_loopback() {
+    let mut config = ServerConfig::default();
+    config.token = Some("a-page-token-of-16-chars".into());
+    config.twilio.public_url = Some("https://tunnel.example".into());
+    let (tunnelled, _emu) = server(config, VOICE_SCENARIO, Duration::from_millis(300)).await;
+    assert_eq!(
+        Twilio::call(&stream_url(&tunnelled), start("MZtunnel"), None)
+            .await
+            .err(),
+        Some(403)
+    );
+    let (plain, _emu) = server(
+        ServerConfig::default(),
+        VOICE_SCENARIO,
+        Duration::from_millis(300),
+    )
+    .await;
+    let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+        stream_url(&plain).as_str(),
+    )
+    .unwrap();
+    req.headers_mut()
+        .insert("x-forwarded-for", "203.0.113.9".parse().unwrap());
+    match tokio_tungstenite::connect_async(req).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status(), 403),
+        other => panic!("a proxied stream was let in: {:?}", other.map(|_| ())),
+    }
+}

@@ -28,8 +28,9 @@ let capture = null;
 let player = null;
 let micStream = null;
 let muted = false;
-let fenced = false;
-let outRate = 24000; // the rate of binary frames from the server // between `interrupted` and the cut turn's `turn_complete`
+let fenced = false; // between `interrupted` and the cut turn's `turn_complete`
+let firstFenced = 0; // when the fence first dropped audio (it opens 3 s later, as the server's)
+let outRate = 24000; // the rate of binary frames from the server
 
 function log(text) {
   const line = `${(performance.now() / 1000).toFixed(2)}s ${text}\n`;
@@ -80,7 +81,7 @@ async function startAudio() {
       agent.flushes.push({ dropped: m.dropped, faded: m.faded, played: m.played });
       agent.played = m.played;
       // What was dropped will never play: the transcript clock follows what will.
-      agent.enqueued = m.played + m.faded;
+      agent.enqueued -= m.dropped;
       markCut(m.played);
       log(`playback flushed: ${(m.dropped * 1000).toFixed(0)} ms dropped, ${(m.faded * 1000).toFixed(0)} ms faded`);
     }
@@ -272,6 +273,7 @@ function onEvent(e) {
     case "interrupted":
       agent.interruptions++;
       fenced = true;
+      firstFenced = 0;
       if (modelLine) modelLine.dataset.cutPending = "true";
       player.port.postMessage({ type: "flush" });
       log("interrupted: playback flushed");
@@ -308,8 +310,13 @@ function onEvent(e) {
 function onAudio(buffer) {
   agent.audioChunksIn++;
   if (fenced) {
-    agent.lateAudio++;
-    return;
+    const now = performance.now();
+    if (!firstFenced) firstFenced = now;
+    if (now - firstFenced < 3000) {
+      agent.lateAudio++;
+      return;
+    }
+    fenced = false; // no turn_complete came: the server's fence has opened too
   }
   userLine = null;
   agent.enqueued += buffer.byteLength / 2 / outRate;
@@ -352,11 +359,11 @@ async function start() {
 
 $("start").onclick = start;
 $("hangup").onclick = () => ws && ws.close(1000, "hung up");
-// While muted the page sends no audio; a mute command once a minute keeps the server's
+// While muted the page sends no audio; a mute command every 20 s keeps the server's
 // idle limit (which closes abandoned pages) from closing a muted one.
 setInterval(() => {
   if (muted) send({ type: "mute", muted: true });
-}, 60000);
+}, 20000);
 
 $("mute").onclick = () => {
   muted = !muted;

@@ -14,8 +14,9 @@
 //! new connection): audio in between belongs to the cut turn and is dropped. Each closing
 //! starts a new playback generation, so a front end can tag and discard what it queued for
 //! an older one. A server that never sends the cut turn's `turnComplete` would keep the
-//! fence closed for the rest of the call, so it also opens [`PlaybackFence::MAX_CLOSED`]
-//! after it closed: audio of a cut turn does not arrive that late.
+//! fence closed for the rest of the call, so it also opens once it has been dropping audio
+//! for [`PlaybackFence::MAX_CLOSED`] (counted from the first chunk it dropped, not from the
+//! `interrupted`, so a consumer that stalled does not let the cut turn's backlog through).
 
 use std::time::{Duration, Instant};
 
@@ -38,14 +39,16 @@ use crate::LiveEvent;
 /// ```
 #[derive(Debug, Default, Clone)]
 pub struct PlaybackFence {
-    closed: Option<Instant>,
+    closed: bool,
+    /// When the first chunk was dropped since the fence closed.
+    first_drop: Option<Instant>,
     generation: u64,
     dropped: u64,
     timed_out: u64,
 }
 
 impl PlaybackFence {
-    /// How long the fence stays closed without the cut turn's `turnComplete`.
+    /// How long the fence drops audio without the cut turn's `turnComplete`.
     pub const MAX_CLOSED: Duration = Duration::from_secs(3);
 
     /// Observes one event; returns false for audio that must not be played.
@@ -55,21 +58,25 @@ impl PlaybackFence {
 
     fn admit_at(&mut self, event: &LiveEvent, now: Instant) -> bool {
         match event {
-            LiveEvent::Audio { .. } => {
-                if let Some(since) = self.closed {
-                    if now.duration_since(since) < Self::MAX_CLOSED {
-                        self.dropped += 1;
-                        return false;
-                    }
-                    self.closed = None;
-                    self.timed_out += 1;
+            LiveEvent::Audio { .. } if self.closed => {
+                let since = *self.first_drop.get_or_insert(now);
+                if now.duration_since(since) < Self::MAX_CLOSED {
+                    self.dropped += 1;
+                    return false;
                 }
+                self.closed = false;
+                self.first_drop = None;
+                self.timed_out += 1;
             }
             LiveEvent::Interrupted => {
-                self.closed = Some(now);
+                self.closed = true;
+                self.first_drop = None;
                 self.generation += 1;
             }
-            LiveEvent::TurnComplete | LiveEvent::Reconnected { .. } => self.closed = None,
+            LiveEvent::TurnComplete | LiveEvent::Reconnected { .. } => {
+                self.closed = false;
+                self.first_drop = None;
+            }
             _ => {}
         }
         true
@@ -93,7 +100,7 @@ impl PlaybackFence {
 
     /// True between `interrupted` and the end of the cut turn.
     pub fn is_closed(&self) -> bool {
-        self.closed.is_some()
+        self.closed
     }
 }
 
@@ -123,10 +130,14 @@ mod tests {
         let mut fence = PlaybackFence::default();
         let t0 = Instant::now();
         fence.admit_at(&LiveEvent::Interrupted, t0);
-        assert!(!fence.admit_at(&audio(), t0 + Duration::from_secs(1)));
-        assert!(fence.admit_at(&audio(), t0 + PlaybackFence::MAX_CLOSED));
+        // A consumer that stalled 10 s: the cut turn's backlog is still dropped...
+        let late = t0 + Duration::from_secs(10);
+        assert!(!fence.admit_at(&audio(), late));
+        assert!(!fence.admit_at(&audio(), late + Duration::from_secs(1)));
+        // ... and the fence opens only after dropping for MAX_CLOSED.
+        assert!(fence.admit_at(&audio(), late + PlaybackFence::MAX_CLOSED));
         assert!(!fence.is_closed());
-        assert_eq!((fence.dropped_chunks(), fence.timed_out()), (1, 1));
+        assert_eq!((fence.dropped_chunks(), fence.timed_out()), (2, 1));
     }
 
     #[test]

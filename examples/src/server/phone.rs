@@ -10,8 +10,8 @@
 //!   full URL Twilio dialled (followed by the sorted POST parameters, of which a websocket
 //!   upgrade has none): twilio.com/docs/usage/webhooks/webhooks-security. A missing or
 //!   wrong signature gets 403. Without a token, only callers on this machine may open a
-//!   stream: a loopback peer whose request carries no proxy headers (a tunnel adds them,
-//!   so a tunnel needs the token).
+//!   stream: a loopback peer whose request carries no proxy headers, on a server with no
+//!   public URL (behind a tunnel every request looks local).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -156,8 +156,13 @@ pub(super) async fn stream(
             warn!(%peer, "Twilio stream refused: bad or missing X-Twilio-Signature");
             return (StatusCode::FORBIDDEN, "bad signature").into_response();
         }
-    } else if !peer.ip().is_loopback() || super::access::proxied(&headers) {
-        warn!(%peer, "Twilio stream refused: no auth token configured, and the peer is not loopback");
+    } else if !peer.ip().is_loopback()
+        || super::access::proxied(&headers)
+        || shared.twilio.public_url.is_some()
+    {
+        // Without Twilio's signature only a caller on this machine may stream; behind a
+        // public URL (a tunnel) any request may be from anywhere, proxy headers or not.
+        warn!(%peer, "Twilio stream refused: no Twilio auth token, and the caller may be remote");
         return (
             StatusCode::FORBIDDEN,
             "set a Twilio auth token to take streams from beyond loopback",
