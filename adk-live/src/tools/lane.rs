@@ -153,14 +153,7 @@ impl ToolLane {
                 name: fc.name.clone(),
                 background: None,
             };
-            let error = format!("unknown tool `{}`", fc.name);
-            self.events.push(LiveEvent::ToolFailed {
-                call_id: plan.id.clone(),
-                name: plan.name.clone(),
-                error: error.clone(),
-            });
-            self.send_final(&plan, Err(error));
-            return Started::default();
+            return self.refuse(&plan, format!("unknown tool `{}`", fc.name));
         };
         let background =
             (registered.options.is_background() || self.rules.all_background).then(|| {
@@ -184,14 +177,7 @@ impl ToolLane {
             match registered.options.duplicates() {
                 DuplicatePolicy::Allow => {}
                 DuplicatePolicy::Reject => {
-                    let error = format!("duplicate of running call {running}");
-                    self.events.push(LiveEvent::ToolFailed {
-                        call_id: plan.id.clone(),
-                        name: plan.name.clone(),
-                        error: error.clone(),
-                    });
-                    self.send_final(&plan, Err(error));
-                    return Started::default();
+                    return self.refuse(&plan, format!("duplicate of running call {running}"));
                 }
                 DuplicatePolicy::Replace => {
                     self.cancel_answered(&[running], CancelReason::Replaced);
@@ -211,13 +197,7 @@ impl ToolLane {
             std::panic::catch_unwind(AssertUnwindSafe(|| registered.tool.check_args(&fc.args)))
                 .unwrap_or_else(|panic| Err(format!("tool panicked: {}", panic_message(&panic))));
         if let Err(error) = checked {
-            self.events.push(LiveEvent::ToolFailed {
-                call_id: plan.id.clone(),
-                name: plan.name.clone(),
-                error: error.clone(),
-            });
-            self.send_final(&plan, Err(error));
-            return Started::default();
+            return self.refuse(&plan, error);
         }
         let mut deferred = false;
         if let Some((formatter, _)) = &plan.background {
@@ -361,6 +341,18 @@ impl ToolLane {
                 ..Default::default()
             },
         );
+    }
+
+    /// A call that does not run (unknown tool, rejected duplicate, bad arguments): the
+    /// application hears `ToolFailed`, the model gets the error at once.
+    fn refuse(&self, plan: &Plan, error: String) -> Started {
+        self.events.push(LiveEvent::ToolFailed {
+            call_id: plan.id.clone(),
+            name: plan.name.clone(),
+            error: error.clone(),
+        });
+        self.send_final(plan, Err(error));
+        Started::default()
     }
 
     fn send_final(&self, plan: &Plan, outcome: Result<Value, String>) {
