@@ -358,11 +358,7 @@ async fn the_session_limit_holds_until_a_page_has_gone() {
     let mut first = page(&server).await;
     assert_eq!(open_with(&ws_url(&server, ""), &[]).await.err(), Some(503));
     first.close(None).await.unwrap();
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while server.active_pages() > 0 {
-        assert!(tokio::time::Instant::now() < deadline, "the slot came back");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    support::wait_until("the slot to come back", WAIT, || server.active_pages() == 0).await;
     page(&server).await;
 }
 
@@ -390,14 +386,10 @@ async fn a_closed_page_cancels_its_tools() {
         search.iter().all(|r| r.will_continue),
         "no final response for a cancelled call: {search:?}"
     );
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while server.active_pages() > 0 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the page's slot came back"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    support::wait_until("the page's slot to come back", WAIT, || {
+        server.active_pages() == 0
+    })
+    .await;
 }
 
 /// Asks for flights, cancels the search once acked; returns its id and what was read up
@@ -648,18 +640,13 @@ async fn the_binary_drains_on_sigterm() {
     })
     .await;
     let session = emu.wait_for_session(WAIT).await.unwrap();
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while !session
-        .accepted_function_responses()
-        .iter()
-        .any(|r| r.name == "search" && !r.will_continue)
-    {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the result reached the model"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    support::wait_until("the result to reach the model", WAIT, || {
+        session
+            .accepted_function_responses()
+            .iter()
+            .any(|r| r.name == "search" && !r.will_continue)
+    })
+    .await;
     let metrics = http_get_addr(addr, "/metrics").await;
     assert!(metrics.contains("agent_draining 1"), "{metrics}");
     assert!(

@@ -184,14 +184,10 @@ async fn stop_mid_tool_cancels_it_and_nothing_follows() {
         search.iter().all(|r| r.will_continue),
         "no final response: {search:?}"
     );
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while server.active_pages() > 0 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the call's slot came back"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    support::wait_until("the call's slot to come back", WAIT, || {
+        server.active_pages() == 0
+    })
+    .await;
 }
 
 /// A key press reaches the application, which (in the agent server) tells the model.
@@ -380,14 +376,10 @@ async fn accepted(
     what: &str,
     pred: impl Fn(&genai_wire::emulator::AcceptedResponse) -> bool,
 ) {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while !session.accepted_function_responses().iter().any(&pred) {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    support::wait_until(what, WAIT, || {
+        session.accepted_function_responses().iter().any(&pred)
+    })
+    .await;
 }
 
 async fn post(addr: std::net::SocketAddr, path: &str, body: &str, sig: Option<&str>) -> String {

@@ -30,9 +30,11 @@ mod page_bridge;
 #[cfg(feature = "telephony")]
 #[cfg_attr(docsrs, doc(cfg(feature = "telephony")))]
 pub mod resample;
+mod tool_clock;
 #[cfg(feature = "telephony")]
 #[cfg_attr(docsrs, doc(cfg(feature = "telephony")))]
 pub mod twilio;
 
 pub use fence::PlaybackFence;
 pub use page_bridge::{Outgoing, PageBridge};
+pub use tool_clock::ToolClock;

@@ -1,8 +1,5 @@
 //! One page's side of a session: session events out, page commands in.
 
-use std::collections::HashMap;
-use std::time::Instant;
-
 use genai_wire::Backend;
 
 use super::fence::PlaybackFence;
@@ -10,11 +7,8 @@ use super::page::{
     ConnectionState, OUTPUT_SAMPLE_RATE, PROTOCOL_VERSION, PageCommand, PageEvent, ProtocolError,
     Role, ToolPhase, ToolUpdate,
 };
+use super::tool_clock::ToolClock;
 use crate::{LiveEvent, LiveHandle};
-
-/// Calls whose start time is kept for `elapsed_ms`; past this the oldest are forgotten
-/// (their later updates report 0), so a session with endless calls stays bounded.
-const TRACKED_CALLS: usize = 256;
 
 /// What goes to the page for one session event.
 #[derive(Debug, Clone, PartialEq)]
@@ -45,7 +39,8 @@ pub enum Outgoing {
 pub struct PageBridge {
     fence: PlaybackFence,
     output_rate: u32,
-    started: HashMap<String, Instant>,
+    /// Each call's start, for `elapsed_ms` (0 once a call is forgotten).
+    clock: ToolClock,
 }
 
 impl Default for PageBridge {
@@ -60,7 +55,7 @@ impl PageBridge {
         PageBridge {
             fence: PlaybackFence::default(),
             output_rate: OUTPUT_SAMPLE_RATE,
-            started: HashMap::new(),
+            clock: ToolClock::default(),
         }
     }
 
@@ -143,10 +138,7 @@ impl PageBridge {
                 args,
                 background,
             } => {
-                if self.started.len() >= TRACKED_CALLS {
-                    self.forget_oldest();
-                }
-                self.started.insert(call_id.clone(), Instant::now());
+                self.clock.start(&call_id);
                 let mut u = self.update(call_id, name, ToolPhase::Started);
                 u.args = Some(args);
                 u.background = Some(background);
@@ -255,9 +247,9 @@ impl PageBridge {
 
     fn update(&self, call_id: String, name: String, phase: ToolPhase) -> ToolUpdate {
         let elapsed_ms = self
-            .started
-            .get(&call_id)
-            .map_or(0, |t| t.elapsed().as_millis() as u64);
+            .clock
+            .elapsed(&call_id)
+            .map_or(0, |t| t.as_millis() as u64);
         ToolUpdate {
             call_id,
             name,
@@ -269,17 +261,6 @@ impl PageBridge {
             result: None,
             error: None,
             reason: None,
-        }
-    }
-
-    fn forget_oldest(&mut self) {
-        if let Some(oldest) = self
-            .started
-            .iter()
-            .min_by_key(|(_, t)| **t)
-            .map(|(id, _)| id.clone())
-        {
-            self.started.remove(&oldest);
         }
     }
 }
@@ -380,7 +361,7 @@ mod tests {
     fn tracked_calls_stay_bounded() {
         let mut bridge = PageBridge::new();
         let mut out = Vec::new();
-        for i in 0..TRACKED_CALLS + 10 {
+        for i in 0..ToolClock::TRACKED + 10 {
             bridge.translate(
                 LiveEvent::ToolStarted {
                     call_id: format!("c{i}"),
@@ -391,11 +372,12 @@ mod tests {
                 &mut out,
             );
         }
-        assert_eq!(bridge.started.len(), TRACKED_CALLS);
+        assert_eq!(bridge.clock.len(), ToolClock::TRACKED);
         assert!(
             bridge
-                .started
-                .contains_key(&format!("c{}", TRACKED_CALLS + 9))
+                .clock
+                .elapsed(&format!("c{}", ToolClock::TRACKED + 9))
+                .is_some()
         );
     }
 }

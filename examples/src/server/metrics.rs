@@ -20,9 +20,7 @@
 //! | `agent_caller_bytes_total` | `transport`, `direction` (`in`, `out`) | bytes on the callers' sockets |
 //! | `agent_draining` | | 1 while draining |
 
-use std::collections::HashMap;
-use std::time::Instant;
-
+use adk_live::bridge::ToolClock;
 use adk_live::{CancelReason, LiveEvent};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;
@@ -242,13 +240,10 @@ impl Drop for ActiveGuard<'_> {
     }
 }
 
-/// Calls whose start time is kept; past this the oldest are forgotten.
-const TRACKED_CALLS: usize = 256;
-
 /// One session's view: the start time of each call, to time acks and durations.
 #[derive(Debug, Default)]
 pub struct SessionObserver {
-    started: HashMap<String, Instant>,
+    clock: ToolClock,
 }
 
 impl SessionObserver {
@@ -270,21 +265,10 @@ impl SessionObserver {
                     })
                     .inc();
             }
-            LiveEvent::ToolStarted { call_id, .. } => {
-                if self.started.len() >= TRACKED_CALLS
-                    && let Some(oldest) = self
-                        .started
-                        .iter()
-                        .min_by_key(|(_, t)| **t)
-                        .map(|(id, _)| id.clone())
-                {
-                    self.started.remove(&oldest);
-                }
-                self.started.insert(call_id.clone(), Instant::now());
-            }
+            LiveEvent::ToolStarted { call_id, .. } => self.clock.start(call_id),
             LiveEvent::ToolAcked { call_id, .. } => {
-                if let Some(t) = self.started.get(call_id) {
-                    m.tool_ack.observe(t.elapsed().as_secs_f64());
+                if let Some(t) = self.clock.elapsed(call_id) {
+                    m.tool_ack.observe(t.as_secs_f64());
                 }
             }
             LiveEvent::ToolCompleted {
@@ -292,7 +276,7 @@ impl SessionObserver {
             } => {
                 outcome("completed");
                 m.tool_duration.observe(elapsed.as_secs_f64());
-                self.started.remove(call_id);
+                self.clock.finish(call_id);
             }
             LiveEvent::ToolFailed { call_id, .. } => {
                 outcome("failed");
@@ -318,8 +302,8 @@ impl SessionObserver {
     }
 
     fn finish(&mut self, m: &ServerMetrics, call_id: &str) {
-        if let Some(t) = self.started.remove(call_id) {
-            m.tool_duration.observe(t.elapsed().as_secs_f64());
+        if let Some(t) = self.clock.finish(call_id) {
+            m.tool_duration.observe(t.as_secs_f64());
         }
     }
 }

@@ -20,6 +20,19 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Polls `done` every 20 ms until it holds (for state with no event to wait on: a
+/// server's slot count, the emulator's ledger); panics naming `what` after `within`.
+pub async fn wait_until(what: &str, within: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + within;
+    while !done() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {within:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// A fresh scratch directory for one test.
 pub fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("examples-test-{}-{name}", std::process::id()));
