@@ -8,7 +8,7 @@
 //! running tools (nothing is sent for them afterwards) and waits for their tasks.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use adk_live::bridge::page::{PROTOCOL_VERSION, PageCommand, PageEvent, ProtocolError};
 use adk_live::bridge::{Outgoing, PageBridge};
@@ -63,11 +63,7 @@ pub(super) async fn serve(mut socket: WebSocket, shared: Arc<Shared>, slot: Slot
         } else {
             info!(code = ending.code, reason = %ending.reason, "page closed");
         }
-        let close = Message::Close(Some(CloseFrame {
-            code: ending.code,
-            reason: ending.reason.into(),
-        }));
-        let _ = timeout(shared.limits.send_timeout, socket.send(close)).await;
+        close(&mut socket, ending.code, ending.reason, shared.limits.send_timeout).await;
         drop(slot);
     }
     .instrument(span)
@@ -310,6 +306,31 @@ fn text(event: &PageEvent) -> Message {
 
 fn too_large(size: usize, limit: usize) -> Ending {
     ProtocolError::TooLarge { size, limit }.into()
+}
+
+/// Ends a websocket with the closing handshake of RFC 6455 §7.1.1: our Close frame, then
+/// the peer's Close read back before the TCP connection is dropped, all within `limit`.
+///
+/// Dropping the socket right after our Close loses it when the peer is still writing (a
+/// Twilio media frame, a page's microphone chunk): the peer's next write meets a reset,
+/// and its stack may discard the Close it had not read yet, so the caller sees a 1006
+/// instead of the reason. Frames the peer sends meanwhile are read and dropped.
+pub(super) async fn close(socket: &mut WebSocket, code: u16, reason: String, limit: Duration) {
+    let handshake = async {
+        let frame = Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        }));
+        if socket.send(frame).await.is_err() {
+            return;
+        }
+        while let Some(Ok(m)) = socket.recv().await {
+            if matches!(m, Message::Close(_)) {
+                break;
+            }
+        }
+    };
+    let _ = timeout(limit, handshake).await;
 }
 
 /// Sends one frame, bounded by the send timeout: a page that does not read is closed.

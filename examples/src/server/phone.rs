@@ -19,7 +19,7 @@ use std::sync::Arc;
 use adk_live::bridge::twilio::{self, CallEvent, TwilioCall, WsFrame};
 use adk_live::prelude::LiveEvent;
 use axum::body::Bytes;
-use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use axum::extract::ws::{Message, WebSocket};
 use axum::extract::{ConnectInfo, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -281,11 +281,7 @@ async fn call(socket: WebSocket, shared: Arc<Shared>, slot: Slot, id: u64) {
         };
         let reason = adk_live::bridge::page::close_reason(end.reason());
         if let Ok(mut socket) = sink.reunite(stream) {
-            let close = Message::Close(Some(CloseFrame {
-                code,
-                reason: reason.into(),
-            }));
-            let _ = tokio::time::timeout(shared.limits.send_timeout, socket.send(close)).await;
+            super::connection::close(&mut socket, code, reason, shared.limits.send_timeout).await;
         }
         drop(slot);
     }

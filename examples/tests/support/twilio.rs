@@ -192,6 +192,9 @@ async fn run(
     let mut tick = tokio::time::interval(Duration::from_millis(20));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let mut returns: Vec<String> = Vec::new();
+    // After `stop` Twilio sends nothing more (it is the stream's last message); a socket
+    // that refuses a write is read on until its close frame, which may already be queued.
+    let mut silent = false;
     loop {
         tokio::select! {
             frame = ws.next() => {
@@ -252,7 +255,7 @@ async fn run(
                     None => break,
                     Some(Do::Speak) => { speaking = Some(0); continue; }
                     Some(Do::Dtmf(d)) => json!({"event": "dtmf", "streamSid": sid, "sequenceNumber": seq.to_string(), "dtmf": {"track": "inbound_track", "digit": d}}).to_string(),
-                    Some(Do::Stop) => json!({"event": "stop", "sequenceNumber": seq.to_string(), "streamSid": sid, "stop": {"accountSid": "AC00000000000000000000000000000000", "callSid": "CA00000000000000000000000000000000"}}).to_string(),
+                    Some(Do::Stop) => { silent = true; json!({"event": "stop", "sequenceNumber": seq.to_string(), "streamSid": sid, "stop": {"accountSid": "AC00000000000000000000000000000000", "callSid": "CA00000000000000000000000000000000"}}).to_string() }
                     Some(Do::Raw(t)) => t,
                     Some(Do::Binary(b)) => {
                         let _ = ws.send(Message::binary(b)).await;
@@ -262,7 +265,7 @@ async fn run(
                 seq += 1;
                 let _ = ws.send(Message::text(frame)).await;
             }
-            _ = tick.tick() => {
+            _ = tick.tick(), if !silent => {
                 // Play 20 ms of what is buffered; marks whose audio has played come back.
                 let played = buffer.len().min(160);
                 buffer.drain(..played);
@@ -287,9 +290,12 @@ async fn run(
                 let media = json!({"event": "media", "sequenceNumber": seq.to_string(), "media": {"track": "inbound", "chunk": chunk.to_string(), "timestamp": (chunk * 20).to_string(), "payload": base64::engine::general_purpose::STANDARD.encode(&mic)}, "streamSid": sid});
                 seq += 1;
                 if ws.send(Message::text(media.to_string())).await.is_err() {
-                    break;
+                    silent = true;
                 }
             }
+        }
+        if silent {
+            returns.clear();
         }
         for name in returns.drain(..) {
             seen.lock().unwrap().marks_returned.push(name.clone());
