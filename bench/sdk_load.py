@@ -6,7 +6,8 @@ Same workload as `loadtest` (examples/src/load/client.rs), same emulator process
 bench/compare.py can put the two side by side:
 
 * N sessions via `client.aio.live.connect(...)` over wss:// (TLS trust via
-  `http_options.async_client_args.ssl`, live-protocol.md section 9.3);
+  `http_options.async_client_args.ssl`), or over ws:// when --base-url is http://
+  (see the comment at the client);
 * each streams a 20 ms / 16 kHz PCM chunk every 20 ms with `send_realtime_input`
   (voiced for 400 ms per user turn, silence otherwise), catching up when late;
 * reads every message with `session.receive()`;
@@ -299,6 +300,15 @@ async def main():
     if args.ca_file:
         http_options["async_client_args"] = {"ssl": ssl.create_default_context(cafile=args.ca_file)}
     client = genai.Client(api_key="bench-key", http_options=http_options)
+    if args.base_url.startswith("http://"):
+        # google-genai always dials wss:// with an SSL context (3.6.1: _api_client.py,
+        # `_websocket_base_url` replaces the scheme; live.py passes `_websocket_ssl_ctx`
+        # to `websockets.connect`). For the ws:// comparison (the Rust peer cannot trust
+        # the emulator's CA) these two are pointed at ws://; the SDK's own connect, send
+        # and receive code runs unchanged.
+        ws_base = "ws://" + args.base_url[len("http://"):]
+        client._api_client._websocket_base_url = lambda *a, **k: ws_base
+        client._api_client._websocket_ssl_ctx = {}
     config = types.LiveConnectConfig(
         response_modalities=[types.Modality.AUDIO],
         input_audio_transcription=types.AudioTranscriptionConfig(),

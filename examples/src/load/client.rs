@@ -24,6 +24,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use adk_live::prelude::*;
+use futures::future::BoxFuture;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::json;
@@ -85,6 +86,64 @@ pub enum ClientKind {
     /// Pages of an agent server in another process (see [`super::page`]); the server's
     /// CPU and memory are measured ([`Target::measured_pid`]).
     Page,
+    /// Another client library, plugged in through [`Peer`] (`bench/peer`).
+    Peer,
+}
+
+/// A client of the workload that lives outside this crate: `bench/peer` drives the
+/// `gemini-live` crate through it, so that its sessions get the same turn-taking, clock
+/// and measurement as the floor's and adk-live's, without that crate entering this
+/// workspace's dependency tree.
+pub trait Peer: Send + Sync + 'static {
+    /// Its name and version, for the report.
+    fn name(&self) -> String;
+    /// Dials `url` and completes the setup, mirroring `setup` (the `setup` message the
+    /// floor and adk-live send, as JSON) as far as its API can express it.
+    fn connect(
+        &self,
+        url: String,
+        setup: Arc<serde_json::Value>,
+    ) -> BoxFuture<'static, Result<Box<dyn PeerSession>, String>>;
+}
+
+/// One connected session of a [`Peer`].
+pub trait PeerSession: Send {
+    /// Runs the workload until [`Workload::end`], then closes the session.
+    fn drive(self: Box<Self>, w: Workload) -> BoxFuture<'static, SessionResult>;
+}
+
+/// What one session's driver is given: which session it is, the settings, the two
+/// chunks and the clock; the same for every client.
+pub struct Workload {
+    /// The session's index (spreads first turns and ticks).
+    pub i: usize,
+    /// The workload's settings.
+    pub opts: Arc<ClientOpts>,
+    /// 20 ms of voiced PCM16 at 16 kHz, and 20 ms of silence.
+    pub pcm: Arc<(Vec<u8>, Vec<u8>)>,
+    /// When streaming starts.
+    pub start: Instant,
+    /// When streaming ends.
+    pub end: Instant,
+    /// Send lateness, shared by all sessions.
+    pub lateness: Arc<Lateness>,
+}
+
+impl Workload {
+    /// The session's turn-taking.
+    pub fn turns(&self) -> Turns {
+        Turns::new(self.i, &self.opts, self.start)
+    }
+
+    /// The session's tick: every 20 ms with a microphone (100 ms without), catching up
+    /// in bursts when late, first tick spread over the period.
+    pub fn ticks(&self, turns: &Turns) -> tokio::time::Interval {
+        let period = if self.opts.mic { CHUNK } else { CHUNK * 5 };
+        let mut tick =
+            tokio::time::interval_at(turns.first_tick(self.i, self.start, period), period);
+        tick.set_missed_tick_behavior(MissedTickBehavior::Burst);
+        tick
+    }
 }
 
 /// Where the sessions connect, and what can be asked about the emulator.
@@ -199,30 +258,38 @@ impl Lateness {
     }
 }
 
-/// A connected session of either client.
+/// A connected session of any client.
 enum Conn {
     Adk(LiveHandle),
     Floor(super::floor::FloorConn),
     Page(super::page::PageConn),
+    Peer(Box<dyn PeerSession>),
 }
 
 /// What one session saw.
 #[derive(Debug, Default)]
 pub struct SessionResult {
-    pub(super) error: Option<String>,
-    pub(super) chunks_sent: u64,
+    /// Why the session failed, if it did.
+    pub error: Option<String>,
+    /// Microphone chunks sent.
+    pub chunks_sent: u64,
     chunks_late: u64,
     max_late_us: u64,
     turn_us: Vec<u64>,
-    pub(super) audio_received: u64,
-    pub(super) tool_started: u64,
+    /// Model audio chunks received.
+    pub audio_received: u64,
+    /// Tool calls received.
+    pub tool_started: u64,
     cycles: u64,
     stalls: u64,
-    pub(super) interrupted: u64,
+    /// `interrupted` received.
+    pub interrupted: u64,
     metrics: MetricsSnapshot,
-    /// Acks and results written by a floor session (adk-live's are in `metrics`).
-    pub(super) metrics_acks: u64,
-    pub(super) metrics_results: u64,
+    /// Acks and results written by a session that is not adk-live's (whose are in its
+    /// metrics).
+    pub metrics_acks: u64,
+    /// See `metrics_acks`.
+    pub metrics_results: u64,
 }
 
 /// What a session does on a tick of the workload.
@@ -452,11 +519,17 @@ async fn connect(
     target: &Target,
     tool: Arc<dyn Tool>,
     frames: &super::floor::Frames,
+    peer: Option<(&dyn Peer, Arc<serde_json::Value>)>,
 ) -> Result<(Conn, Duration), String> {
     let t0 = Instant::now();
+    if let Some((peer, setup)) = peer {
+        let session = peer.connect(target.url.clone(), setup).await?;
+        return Ok((Conn::Peer(session), t0.elapsed()));
+    }
     let conn = match o.kind {
         ClientKind::Floor => Conn::Floor(super::floor::connect(target, o, frames).await?),
         ClientKind::Page => Conn::Page(super::page::connect(&target.url, o.read_buffer).await?),
+        ClientKind::Peer => return Err("a peer client needs its `Peer`".into()),
         ClientKind::Adk => Conn::Adk(
             session_builder(o, target, tool)
                 .connect_endpoint(&target.url, Credentials::None)
@@ -516,7 +589,15 @@ fn emu_usage(target: &Target, stats: Option<&EmuStats>) -> Option<(u64, u64, f64
 
 /// Runs the whole load test: connect, idle, stream, disconnect. Never longer than
 /// connect time + `idle_seconds` + `seconds` + ~20 s of bounded teardown.
-pub async fn run(o: ClientOpts, target: Target) -> Result<Report, String> {
+/// `peer`: the sessions are that client's (with [`ClientKind::Peer`]).
+pub async fn run(
+    o: ClientOpts,
+    target: Target,
+    peer: Option<Arc<dyn Peer>>,
+) -> Result<Report, String> {
+    if (o.kind == ClientKind::Peer) != peer.is_some() {
+        return Err("ClientKind::Peer goes with a Peer, and only with it".into());
+    }
     let n = o.sessions;
     let (soft, hard) = procfs::raise_nofile();
     if soft > 0 && (soft as usize) < n + 64 {
@@ -548,7 +629,10 @@ pub async fn run(o: ClientOpts, target: Target) -> Result<Report, String> {
         &pcm.1,
         tool.declaration(),
     ));
+    let setup = Arc::new(frames.setup_json());
     for i in 0..n {
+        let peer = peer.clone();
+        let setup = setup.clone();
         let tool = tool.clone();
         let frames = frames.clone();
         let sem = sem.clone();
@@ -556,11 +640,14 @@ pub async fn run(o: ClientOpts, target: Target) -> Result<Report, String> {
         let target = target.clone();
         set.spawn(async move {
             let _permit = sem.acquire_owned().await;
-            let r =
-                tokio::time::timeout(Duration::from_secs(60), connect(&o, &target, tool, &frames))
-                    .await
-                    .unwrap_or_else(|_| Err("timed out".into()))
-                    .map_err(|e| format!("session {i}: connect: {e}"));
+            let peer = peer.as_deref().map(|p| (p, setup));
+            let r = tokio::time::timeout(
+                Duration::from_secs(60),
+                connect(&o, &target, tool, &frames, peer),
+            )
+            .await
+            .unwrap_or_else(|_| Err("timed out".into()))
+            .map_err(|e| format!("session {i}: connect: {e}"));
             (i, r)
         });
     }
@@ -628,6 +715,16 @@ pub async fn run(o: ClientOpts, target: Target) -> Result<Report, String> {
                     lateness.clone(),
                 ));
             }
+            Some(Conn::Peer(session)) => {
+                drivers.spawn(session.drive(Workload {
+                    i,
+                    opts: o.clone(),
+                    pcm: pcm.clone(),
+                    start,
+                    end,
+                    lateness: lateness.clone(),
+                }));
+            }
             Some(Conn::Page(ws)) => {
                 drivers.spawn(super::page::drive(
                     i,
@@ -675,6 +772,7 @@ pub async fn run(o: ClientOpts, target: Target) -> Result<Report, String> {
                 "floor (genai-wire transport, pre-encoded frames, no runtime)".into()
             }
             ClientKind::Adk => format!("adk-live (Rust) {}", env!("CARGO_PKG_VERSION")),
+            ClientKind::Peer => peer.as_ref().map_or_else(String::new, |p| p.name()),
             ClientKind::Page => format!(
                 "agent server (page protocol over ws://) in front of adk-live {}: figures of the server process",
                 env!("CARGO_PKG_VERSION")

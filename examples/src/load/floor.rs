@@ -74,6 +74,13 @@ impl Frames {
     }
 }
 
+impl Frames {
+    /// The setup message, as JSON (what a [`super::client::Peer`] mirrors).
+    pub fn setup_json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.setup).unwrap_or_default()
+    }
+}
+
 /// One set-up floor connection.
 pub struct FloorConn {
     writer: WireWriter,

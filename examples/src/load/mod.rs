@@ -8,9 +8,11 @@
 //!   server and its adk-live sessions in another), to measure what the server adds;
 //! * [`server`]: the emulator in its own process with a control port that reports the
 //!   server-side figures (tool ack latency, its own memory and CPU);
+//! * [`cli`]: the command line of `loadtest` and of `bench/peer`;
 //! * [`launch`]: starting that process; [`procfs`]: memory, CPU and fd-limit helpers;
 //!   [`stats`]: percentiles; [`report`]: the table and the JSON the comparison reads.
 
+pub mod cli;
 pub mod client;
 pub mod floor;
 pub mod launch;
