@@ -8,13 +8,14 @@
 //! socket task, the keepalive and the tool lane therefore never wait for a slow consumer.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
+use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use genai_wire::CloseInfo;
 use genai_wire::protocol::UsageMetadata;
 use serde_json::Value;
-use tokio::sync::Notify;
 
 use crate::metrics::Metrics;
 
@@ -232,12 +233,18 @@ struct State {
     queue: VecDeque<LiveEvent>,
     audio: usize,
     closed: bool,
+    /// The consumers waiting in `recv`, each task once: the next push wakes them all
+    /// and forgets them. A `recv` that is dropped leaves its waker here, so that task
+    /// is woken once for nothing later; that costs less than unregistering on every drop,
+    /// and an application's `select!` loop drops a pending `recv` on every turn (50 times
+    /// a second with a microphone). Waking every waiter, not one, also means that two
+    /// consumers waiting at once both see the end.
+    waiters: Vec<Waker>,
 }
 
 /// The session → application event queue (see the module docs for the policy).
 pub(crate) struct EventQueue {
     state: Mutex<State>,
-    notify: Notify,
     audio_bound: usize,
     event_bound: usize,
     metrics: Arc<Metrics>,
@@ -247,7 +254,6 @@ impl EventQueue {
     pub(crate) fn new(audio_bound: usize, event_bound: usize, metrics: Arc<Metrics>) -> Self {
         EventQueue {
             state: Mutex::default(),
-            notify: Notify::new(),
             audio_bound,
             event_bound,
             metrics,
@@ -290,24 +296,35 @@ impl EventQueue {
                 return;
             }
             s.queue.push_back(event);
+            // Waking only schedules the tasks: done under the lock, the list keeps its
+            // capacity for the next registration.
+            for w in s.waiters.drain(..) {
+                w.wake();
+            }
         }
-        self.notify.notify_one();
     }
 
-    pub(crate) async fn recv(&self) -> Option<LiveEvent> {
-        loop {
-            let notified = self.notify.notified();
-            {
-                let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
-                if let Some(e) = s.pop() {
-                    return Some(e);
-                }
-                if s.closed {
-                    return None;
-                }
+    /// The next event; `None` once the queue is closed and drained. Cancel-safe.
+    pub(crate) fn recv(&self) -> impl Future<Output = Option<LiveEvent>> + '_ {
+        std::future::poll_fn(move |cx| {
+            let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(e) = s.pop() {
+                return Poll::Ready(Some(e));
             }
-            notified.await;
-        }
+            if s.closed {
+                return Poll::Ready(None);
+            }
+            if !s.waiters.iter().any(|w| w.will_wake(cx.waker())) {
+                s.waiters.push(cx.waker().clone());
+            }
+            Poll::Pending
+        })
+    }
+
+    /// How many tasks are registered as waiting (tests).
+    #[cfg(test)]
+    fn waiting(&self) -> usize {
+        self.state.lock().unwrap().waiters.len()
     }
 
     pub(crate) fn try_recv(&self) -> Option<LiveEvent> {
@@ -362,5 +379,41 @@ mod tests {
         assert_eq!((audio, turns), (2, 3), "Closed is kept past both bounds");
         assert_eq!(m.snapshot().audio_chunks_dropped, 3);
         assert_eq!(m.snapshot().events_dropped, 2);
+    }
+
+    /// Two consumers waiting at once (two clones of a handle) both end when the session
+    /// closes, and a consumer that gave up waiting (a `select!` that took another
+    /// branch) does not keep the next event from the one still waiting.
+    #[tokio::test]
+    async fn every_waiting_consumer_ends_at_close() {
+        let q = Arc::new(EventQueue::new(8, 8, Arc::new(Metrics::default())));
+        let (a, b) = (q.clone(), q.clone());
+        let first = tokio::spawn(async move { a.recv().await });
+        let second = tokio::spawn(async move { b.recv().await });
+        // Both registered: each task has polled its recv once and is waiting.
+        tokio::task::yield_now().await;
+        while q.waiting() < 2 {
+            tokio::task::yield_now().await;
+        }
+        // One that waits and is dropped, as a `select!` drops it.
+        {
+            let abandoned = q.recv();
+            futures::pin_mut!(abandoned);
+            assert!(futures::poll!(abandoned.as_mut()).is_pending());
+        }
+        q.push(LiveEvent::Closed {
+            close: None,
+            error: None,
+        });
+        let ends = tokio::time::timeout(Duration::from_secs(10), async {
+            (first.await.unwrap(), second.await.unwrap())
+        })
+        .await
+        .expect("both consumers end");
+        let closed = [&ends.0, &ends.1]
+            .iter()
+            .filter(|e| matches!(e, Some(LiveEvent::Closed { .. })))
+            .count();
+        assert_eq!(closed, 1, "one gets Closed, the other the end: {ends:?}");
     }
 }

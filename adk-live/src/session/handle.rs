@@ -66,7 +66,14 @@ impl LiveHandle {
     }
 
     async fn queue(&self, item: Outbound) -> Result<()> {
-        self.tx.send(item).await.map_err(|_| Error::SessionEnded)
+        // Room in the queue (nearly always): no waiter is set up. Full: wait for room.
+        match self.tx.try_send(item) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(item)) => {
+                self.tx.send(item).await.map_err(|_| Error::SessionEnded)
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(Error::SessionEnded),
+        }
     }
 
     /// Streams user audio: PCM16 little-endian mono at 16 kHz.
