@@ -8,7 +8,7 @@ use genai_wire::protocol::{
     self, ActivityEnd, ActivityStart, Blob, ClientContent, ClientMessage, Content, Part,
     RealtimeInput,
 };
-use tokio::sync::{Mutex, mpsc};
+use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -36,7 +36,7 @@ use crate::tools::{BackgroundToolTracker, RunningTools};
 /// conversation is over when the application calls `disconnect` (or drops the handle),
 /// or when [`LiveEvent::Closed`](crate::LiveEvent::Closed) arrives.
 pub struct LiveHandle {
-    pub(super) tx: mpsc::Sender<Outbound>,
+    pub(super) tx: super::queue::Sender,
     pub(super) events: Arc<EventQueue>,
     pub(super) shutdown: CancellationToken,
     pub(super) task: Mutex<Option<JoinHandle<()>>>,
@@ -66,14 +66,7 @@ impl LiveHandle {
     }
 
     async fn queue(&self, item: Outbound) -> Result<()> {
-        // Room in the queue (nearly always): no waiter is set up. Full: wait for room.
-        match self.tx.try_send(item) {
-            Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Full(item)) => {
-                self.tx.send(item).await.map_err(|_| Error::SessionEnded)
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(Error::SessionEnded),
-        }
+        self.tx.send(item).await.map_err(|_| Error::SessionEnded)
     }
 
     /// Streams user audio: PCM16 little-endian mono at 16 kHz.

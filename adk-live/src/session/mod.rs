@@ -12,7 +12,7 @@ use std::sync::Arc;
 use genai_wire::profile::ModelProfile;
 use genai_wire::protocol::Setup;
 use genai_wire::transport::Wakes;
-use tokio::sync::{Mutex, mpsc};
+use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{ConversationForm, SessionConfig};
@@ -35,6 +35,7 @@ pub(crate) mod history;
 pub(crate) mod ledger;
 pub(crate) mod link;
 mod outbound;
+mod queue;
 pub(crate) mod replay;
 pub(crate) mod task;
 
@@ -84,7 +85,7 @@ pub(crate) async fn start(
         config.llm_task_control,
     );
     let app_lane = lane.clone();
-    let (tx, app_rx) = mpsc::channel(APP_QUEUE);
+    let (tx, app_rx) = queue::queue(APP_QUEUE);
     let shutdown = CancellationToken::new();
     let session_id = link.session_id.clone();
     let task = SessionTask {

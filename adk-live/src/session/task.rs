@@ -38,7 +38,6 @@ use genai_wire::transport::{
 use genai_wire::{CloseInfo, Error as WireError};
 use serde_json::json;
 use tokio::sync::futures::Notified;
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::sync::WaitForCancellationFutureOwned;
@@ -110,7 +109,7 @@ pub(crate) struct SessionTask {
     pub(super) dialer: Dialer,
     /// Its items are kept small (24 bytes: see [`Outbound`]): a queue's blocks are sized
     /// by its item.
-    pub(super) app_rx: mpsc::Receiver<Outbound>,
+    pub(super) app_rx: super::queue::Receiver,
     pub(super) outbox: Arc<Outbox>,
     pub(super) shutdown: CancellationToken,
     pub(super) lane: ToolLane,

@@ -635,11 +635,14 @@ pub async fn run(
         let setup = setup.clone();
         let tool = tool.clone();
         let frames = frames.clone();
-        let sem = sem.clone();
+        // The permit is taken before the task exists: only the connects in flight hold a
+        // (large) connect future, instead of all N from the start, whose freed memory
+        // would stay in the allocator and blur the idle memory per session.
+        let permit = sem.clone().acquire_owned().await.expect("never closed");
         let o = o.clone();
         let target = target.clone();
         set.spawn(async move {
-            let _permit = sem.acquire_owned().await;
+            let _permit = permit;
             let peer = peer.as_deref().map(|p| (p, setup));
             let r = tokio::time::timeout(
                 Duration::from_secs(60),
