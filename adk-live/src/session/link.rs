@@ -29,7 +29,7 @@ pub(crate) struct Dialer {
     pub(crate) transport: TransportConfig,
     /// The setup, encoded once and decoded again for each dial (rare), instead of kept
     /// as a tree for the session's life: the tools' JSON schemas alone are ~2.5 KB of
-    /// maps per session (BENCHMARKS.md §8).
+    /// maps per session (issue 14, in git history).
     pub(crate) setup: Box<str>,
     pub(crate) resumption: bool,
     pub(crate) transparent: bool,

@@ -3,7 +3,7 @@
 //!
 //! Why not just [`ClientMessage`]: a voice session sends 50 audio chunks a second, and
 //! building a message for each (a copy of the samples, a MIME string, a box) only to
-//! encode it in the session task was a measurable share of its CPU (BENCHMARKS.md §7).
+//! encode it in the session task was a measurable share of its CPU (issue 14; BENCHMARKS.md, "Where the time goes").
 //! The application's task encodes audio straight from the samples instead
 //! ([`encode_audio_input`](genai_wire::protocol::encode_audio_input)), and the session
 //! task writes the frame as it is.

@@ -73,7 +73,7 @@ fn audio_only(msg: &ClientMessage) -> Option<&Blob> {
 /// The same bytes serde writes for an audio-only `realtimeInput`, with the base64
 /// written straight into the frame: serde would build it in a temporary string and then
 /// scan every character of it for escapes (base64 has none), a measurable share of a
-/// voice session's CPU (BENCHMARKS.md §1, §7).
+/// voice session's CPU (issue 14; BENCHMARKS.md, "Where the time goes").
 fn encode_audio(audio: &Blob) -> String {
     // The MIME type is the caller's: escaped like any JSON string.
     let mime = serde_json::to_string(&audio.mime_type).unwrap_or_else(|_| "\"\"".into());

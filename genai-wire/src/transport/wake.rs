@@ -6,7 +6,7 @@
 //! voice session wakes 50 times a second for its audio alone. Each of those wake-ups
 //! polled the socket for nothing: tungstenite zero-fills its read buffer before every
 //! read attempt, then rustls and the reactor are asked (with the rest, about a tenth of
-//! adk-live's CPU in the N = 200 profile, BENCHMARKS.md §7).
+//! adk-live's CPU in the N = 200 profile, BENCHMARKS.md, "Where the time goes").
 //!
 //! Here each wait is polled with a waker of its own, which records the wait's bit
 //! before waking the task, and a wait is polled again only once that waker fired, or
