@@ -10,7 +10,7 @@
 use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
-use std::task::{Poll, Waker};
+use std::task::Poll;
 use std::time::Duration;
 
 use genai_wire::CloseInfo;
@@ -18,6 +18,7 @@ use genai_wire::protocol::UsageMetadata;
 use serde_json::Value;
 
 use crate::metrics::Metrics;
+use crate::waiters::Waiters;
 
 /// One thing that happened in a session.
 #[derive(Debug, Clone, PartialEq)]
@@ -233,13 +234,9 @@ struct State {
     queue: VecDeque<LiveEvent>,
     audio: usize,
     closed: bool,
-    /// The consumers waiting in `recv`, each task once: the next push wakes them all
-    /// and forgets them. A `recv` that is dropped leaves its waker here, so that task
-    /// is woken once for nothing later; that costs less than unregistering on every drop,
-    /// and an application's `select!` loop drops a pending `recv` on every turn (50 times
-    /// a second with a microphone). Waking every waiter, not one, also means that two
-    /// consumers waiting at once both see the end.
-    waiters: Vec<Waker>,
+    /// The consumers waiting in `recv` (see [`Waiters`]): the next push wakes them all,
+    /// so two consumers waiting at once both see the end.
+    waiters: Waiters,
 }
 
 /// The session → application event queue (see the module docs for the policy).
@@ -276,7 +273,7 @@ impl EventQueue {
 
     pub(crate) fn push(&self, event: LiveEvent) {
         let is_audio = matches!(event, LiveEvent::Audio { .. });
-        {
+        let woken = {
             let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
             if s.closed {
                 return;
@@ -296,12 +293,9 @@ impl EventQueue {
                 return;
             }
             s.queue.push_back(event);
-            // Waking only schedules the tasks: done under the lock, the list keeps its
-            // capacity for the next registration.
-            for w in s.waiters.drain(..) {
-                w.wake();
-            }
-        }
+            s.waiters.take()
+        };
+        woken.wake();
     }
 
     /// The next event; `None` once the queue is closed and drained. Cancel-safe.
@@ -314,9 +308,9 @@ impl EventQueue {
             if s.closed {
                 return Poll::Ready(None);
             }
-            if !s.waiters.iter().any(|w| w.will_wake(cx.waker())) {
-                s.waiters.push(cx.waker().clone());
-            }
+            let full = s.waiters.register(cx.waker());
+            drop(s);
+            full.wake();
             Poll::Pending
         })
     }

@@ -39,6 +39,7 @@ mod metrics;
 pub mod prelude;
 pub mod session;
 pub mod tools;
+mod waiters;
 
 /// The JSON Schema derive that typed tool arguments use (`#[derive(JsonSchema)]` on the
 /// argument type of [`tool_fn`](tools::tool_fn)): schemars 1.x, re-exported so that an

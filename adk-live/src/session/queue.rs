@@ -6,7 +6,8 @@
 //! uses, and each send goes through a semaphore and a block list touched by both tasks.
 //! Here the state is one mutex over a `VecDeque` that grows only as far as the traffic
 //! needs, and the wakers wait in the same state: the consumer's (one) and the senders'
-//! that found the queue full (each task once, woken all at once when room appears).
+//! that found the queue full ([`Waiters`]: each task once, woken all at once when room
+//! appears).
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -14,13 +15,17 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
 use super::outbound::Outbound;
+use crate::waiters::Waiters;
+
+/// Items the queue keeps room for once drained after a burst.
+const IDLE_CAPACITY: usize = 8;
 
 struct State {
     items: VecDeque<Outbound>,
     /// The session task, when it waits for an item.
     consumer: Option<Waker>,
-    /// Senders that found the queue full.
-    senders: Vec<Waker>,
+    /// Senders that found the queue full (see [`Waiters`]).
+    senders: Waiters,
     /// The sender is gone (the handle was dropped).
     sender_gone: bool,
     /// The receiver is gone (the session task ended).
@@ -44,7 +49,7 @@ pub(crate) fn queue(bound: usize) -> (Sender, Receiver) {
         state: Mutex::new(State {
             items: VecDeque::new(),
             consumer: None,
-            senders: Vec::new(),
+            senders: Waiters::default(),
             sender_gone: false,
             receiver_gone: false,
         }),
@@ -76,9 +81,9 @@ impl Sender {
                 }
                 return Poll::Ready(Ok(()));
             }
-            if !s.senders.iter().any(|w| w.will_wake(cx.waker())) {
-                s.senders.push(cx.waker().clone());
-            }
+            let full = s.senders.register(cx.waker());
+            drop(s);
+            full.wake();
             Poll::Pending
         })
     }
@@ -105,12 +110,14 @@ impl Receiver {
     pub(crate) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Outbound>> {
         let mut s = self.0.lock();
         if let Some(item) = s.items.pop_front() {
-            // Room again: whoever waited for it tries again.
-            let senders = std::mem::take(&mut s.senders);
-            drop(s);
-            for w in senders {
-                w.wake();
+            // A burst's buffer is given back once drained.
+            if s.items.is_empty() && s.items.capacity() > IDLE_CAPACITY {
+                s.items.shrink_to(IDLE_CAPACITY);
             }
+            // Room again: whoever waited for it tries again.
+            let senders = s.senders.take();
+            drop(s);
+            senders.wake();
             return Poll::Ready(Some(item));
         }
         if s.sender_gone {
@@ -128,14 +135,12 @@ impl Drop for Receiver {
         let (senders, items) = {
             let mut s = self.0.lock();
             s.receiver_gone = true;
-            (std::mem::take(&mut s.senders), std::mem::take(&mut s.items))
+            (s.senders.take(), std::mem::take(&mut s.items))
         };
         // Dropped outside the lock: an item's drop runs no code of ours, but a waker's
         // may.
         drop(items);
-        for w in senders {
-            w.wake();
-        }
+        senders.wake();
     }
 }
 
