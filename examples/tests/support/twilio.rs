@@ -14,7 +14,6 @@
 //! relative to the audio's last sample.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use adk_live::bridge::g711;
@@ -22,7 +21,7 @@ use adk_live::bridge::resample::StreamResampler;
 use base64::Engine;
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
@@ -67,8 +66,8 @@ pub enum Do {
 
 /// A running scripted call.
 pub struct Twilio {
-    /// What it saw.
-    pub seen: Arc<Mutex<Seen>>,
+    /// What it saw, updated as it sees it.
+    seen: watch::Receiver<Seen>,
     tx: mpsc::UnboundedSender<Do>,
 }
 
@@ -120,9 +119,9 @@ impl Twilio {
             Err(tokio_tungstenite::tungstenite::Error::Http(r)) => return Err(r.status().as_u16()),
             Err(e) => panic!("{url}: {e}"),
         };
-        let seen = Arc::new(Mutex::new(Seen::default()));
+        let (seen_tx, seen) = watch::channel(Seen::default());
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(ws, start, seen.clone(), rx));
+        tokio::spawn(run(ws, start, seen_tx, rx));
         Ok(Twilio { seen, tx })
     }
 
@@ -133,33 +132,30 @@ impl Twilio {
 
     /// A copy of what it saw.
     pub fn seen(&self) -> Seen {
-        self.seen.lock().unwrap().clone()
+        self.seen.borrow().clone()
     }
 
-    /// Waits until `pred` holds over what it saw (panics after `timeout`).
+    /// Waits until `pred` holds over what it saw (woken by each change; panics after
+    /// `timeout`, with what it saw).
     pub async fn wait(&self, what: &str, timeout: Duration, pred: impl Fn(&Seen) -> bool) -> Seen {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let seen = self.seen();
-            if pred(&seen) {
-                return seen;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "timed out waiting for {what}; saw {} ms of media, {} clears, {} marks sent, {} returned \
-                 ({} by clear), {} ms most buffered, closed {:?}, unexpected {:?}, last events {:?}",
-                seen.media_ms,
-                seen.clears,
-                seen.marks_sent.len(),
-                seen.marks_returned.len(),
-                seen.marks_returned_by_clear.len(),
-                seen.max_buffered_ms,
-                seen.closed,
-                seen.unexpected,
-                seen.log.iter().rev().take(12).collect::<Vec<_>>()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        let mut rx = self.seen.clone();
+        if let Ok(Ok(seen)) = tokio::time::timeout(timeout, rx.wait_for(|s| pred(s))).await {
+            return seen.clone();
         }
+        let seen = self.seen();
+        panic!(
+            "timed out waiting for {what}; saw {} ms of media, {} clears, {} marks sent, {} returned \
+             ({} by clear), {} ms most buffered, closed {:?}, unexpected {:?}, last events {:?}",
+            seen.media_ms,
+            seen.clears,
+            seen.marks_sent.len(),
+            seen.marks_returned.len(),
+            seen.marks_returned_by_clear.len(),
+            seen.max_buffered_ms,
+            seen.closed,
+            seen.unexpected,
+            seen.log.iter().rev().take(12).collect::<Vec<_>>()
+        );
     }
 }
 
@@ -169,7 +165,7 @@ type Ws =
 async fn run(
     mut ws: Ws,
     start: String,
-    seen: Arc<Mutex<Seen>>,
+    seen: watch::Sender<Seen>,
     mut rx: mpsc::UnboundedReceiver<Do>,
 ) {
     let sid = serde_json::from_str::<Value>(&start)
@@ -204,17 +200,17 @@ async fn run(
                 let text = match frame {
                     Message::Text(t) => t.to_string(),
                     Message::Close(c) => {
-                        seen.lock().unwrap().closed = Some(c.map_or((1005, String::new()), |c| (c.code.into(), c.reason.to_string())));
+                        seen.send_modify(|s| s.closed = Some(c.map_or((1005, String::new()), |c| (c.code.into(), c.reason.to_string()))));
                         break;
                     }
                     Message::Binary(_) => {
-                        seen.lock().unwrap().unexpected.push("binary frame".into());
+                        seen.send_modify(|s| s.unexpected.push("binary frame".into()));
                         continue;
                     }
                     _ => continue,
                 };
                 let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-                let mut s = seen.lock().unwrap();
+                seen.send_modify(|s| {
                 if v["streamSid"] != json!(sid) {
                     s.unexpected.push(text.clone());
                 }
@@ -249,6 +245,7 @@ async fn run(
                     }
                     _ => s.unexpected.push(text.clone()),
                 }
+                });
             }
             what = rx.recv() => {
                 let frame = match what {
@@ -298,14 +295,13 @@ async fn run(
             returns.clear();
         }
         for name in returns.drain(..) {
-            seen.lock().unwrap().marks_returned.push(name.clone());
+            seen.send_modify(|s| s.marks_returned.push(name.clone()));
             let m = json!({"event": "mark", "sequenceNumber": seq.to_string(), "streamSid": sid, "mark": {"name": name}});
             seq += 1;
             let _ = ws.send(Message::text(m.to_string())).await;
         }
     }
-    let mut s = seen.lock().unwrap();
-    if s.closed.is_none() {
-        s.closed = Some((1006, "no close frame".into()));
-    }
+    seen.send_modify(|s| {
+        s.closed.get_or_insert((1006, "no close frame".into()));
+    });
 }
