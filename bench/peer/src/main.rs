@@ -111,7 +111,7 @@ async fn drive(mut session: Session, w: Workload) -> SessionResult {
     let i = w.i;
     let mut r = SessionResult::default();
     let mut turns = w.turns();
-    let mut tick = w.ticks(&turns);
+    let mut tick = turns.ticks(w.i, w.start);
     let tool = Duration::from_millis(w.opts.tool_ms);
     let mut due: VecDeque<(Instant, String, String)> = VecDeque::new();
     loop {

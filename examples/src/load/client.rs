@@ -134,16 +134,6 @@ impl Workload {
     pub fn turns(&self) -> Turns {
         Turns::new(self.i, &self.opts, self.start)
     }
-
-    /// The session's tick: every 20 ms with a microphone (100 ms without), catching up
-    /// in bursts when late, first tick spread over the period.
-    pub fn ticks(&self, turns: &Turns) -> tokio::time::Interval {
-        let period = if self.opts.mic { CHUNK } else { CHUNK * 5 };
-        let mut tick =
-            tokio::time::interval_at(turns.first_tick(self.i, self.start, period), period);
-        tick.set_missed_tick_behavior(MissedTickBehavior::Burst);
-        tick
-    }
 }
 
 /// Where the sessions connect, and what can be asked about the emulator.
@@ -327,9 +317,15 @@ impl Turns {
         }
     }
 
-    /// Session `i`'s first tick: phases spread over the period.
-    pub fn first_tick(&self, i: usize, start: Instant, period: Duration) -> Instant {
-        start + Duration::from_micros((i as u64 * 7_919) % period.as_micros() as u64)
+    /// Session `i`'s tick: every 20 ms with a microphone (100 ms without, driving only
+    /// the turn-taking), catching up in bursts when late; the first tick after `start`,
+    /// phases spread over the period.
+    pub fn ticks(&self, i: usize, start: Instant) -> tokio::time::Interval {
+        let period = if self.mic { CHUNK } else { CHUNK * 5 };
+        let first = start + Duration::from_micros((i as u64 * 7_919) % period.as_micros() as u64);
+        let mut tick = tokio::time::interval_at(first, period);
+        tick.set_missed_tick_behavior(MissedTickBehavior::Burst);
+        tick
     }
 
     /// Model audio arrived: the first of a reply measures the added turn latency.
@@ -455,10 +451,7 @@ async fn drive(
 ) -> SessionResult {
     let mut r = SessionResult::default();
     let mut turns = Turns::new(i, &o, start);
-    // Without a microphone stream the tick only drives the turn-taking (every 100 ms).
-    let period = if o.mic { CHUNK } else { CHUNK * 5 };
-    let mut tick = tokio::time::interval_at(turns.first_tick(i, start, period), period);
-    tick.set_missed_tick_behavior(MissedTickBehavior::Burst);
+    let mut tick = turns.ticks(i, start);
     loop {
         tokio::select! {
             biased;

@@ -23,9 +23,9 @@ use genai_wire::protocol::{
     self, Behavior, ClientMessage, SessionResumptionConfig, Setup, Tool as WireTool,
 };
 use genai_wire::transport::{self, TextFrame, Wait, Wakes, WireFrame, WireReader, WireWriter};
-use tokio::time::{Instant, MissedTickBehavior};
+use tokio::time::Instant;
 
-use super::client::{Act, CHUNK, ClientOpts, Lateness, SessionResult, Target, Turns};
+use super::client::{Act, ClientOpts, Lateness, SessionResult, Target, Turns};
 
 /// Frames every floor session writes, encoded once (the chunks shared: a write clones a
 /// reference, not the bytes).
@@ -185,9 +185,7 @@ pub async fn drive(
     } = conn;
     let mut r = SessionResult::default();
     let mut turns = Turns::new(i, &o, start);
-    let period = if o.mic { CHUNK } else { CHUNK * 5 };
-    let mut tick = tokio::time::interval_at(turns.first_tick(i, start, period), period);
-    tick.set_missed_tick_behavior(MissedTickBehavior::Burst);
+    let mut tick = turns.ticks(i, start);
     let tool = Duration::from_millis(o.tool_ms);
     let mut due_results: VecDeque<(Instant, String)> = VecDeque::new();
     let failed = |r: &mut SessionResult, what: &str, e: &dyn std::fmt::Display| {

@@ -19,12 +19,12 @@ use adk_live::bridge::page::{PageEvent, ToolPhase};
 use futures::future::BoxFuture;
 use futures::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
-use tokio::time::{Instant, MissedTickBehavior};
+use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use super::client::{Act, CHUNK, ClientOpts, Lateness, SessionResult, Turns};
+use super::client::{Act, ClientOpts, Lateness, SessionResult, Turns};
 use crate::server::{AgentServer, Connector, Limits, ServerConfig};
 
 /// One page's socket, after `ready`.
@@ -57,9 +57,7 @@ pub async fn drive(
 ) -> SessionResult {
     let mut r = SessionResult::default();
     let mut turns = Turns::new(i, &o, start);
-    let period = if o.mic { CHUNK } else { CHUNK * 5 };
-    let mut tick = tokio::time::interval_at(turns.first_tick(i, start, period), period);
-    tick.set_missed_tick_behavior(MissedTickBehavior::Burst);
+    let mut tick = turns.ticks(i, start);
     loop {
         tokio::select! {
             biased;
